@@ -1,0 +1,55 @@
+# kelly-edge: two commands set up a fresh Debian / Raspberry Pi OS machine.
+#   make demo   installs into .venv/ and runs the main job (demo recording -> out/demo.mid + report)
+#   make test   installs the test extras and runs the whole test suite
+# Both install missing Debian packages first (apt-get, via sudo when not root).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+OUT    := out
+
+# Building pyaudio needs PortAudio's headers; python-rtmidi's wheel needs ALSA/JACK at run time.
+RUNTIME_DEBS := portaudio19-dev libasound2 python3-venv python3-dev gcc
+# The tests render real pieces (fluidsynth + a GM soundfont) and drive a real JACK server (dummy driver).
+TEST_DEBS    := fluidsynth fluid-soundfont-gm jackd2 libjack-jackd2-0
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test models bench system-deps test-system-deps venv test-venv clean
+
+demo: venv
+	@mkdir -p $(OUT)
+	$(VENV)/bin/kelly-edge run --input kelly_edge/data/demo.wav --midi-out $(OUT)/demo.mid --report $(OUT)/demo-report.json
+	@echo "wrote $(OUT)/demo.mid and $(OUT)/demo-report.json"
+
+test: test-venv
+	$(PY) -m pytest -q
+
+models: test-venv
+	$(PY) -m tools.train all --out models_tflite
+
+system-deps:
+	@missing=$$(for p in $(RUNTIME_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:" $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+test-system-deps: system-deps
+	@missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:" $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+venv: system-deps $(VENV)/bin/python
+	$(PIP) install -q -e .
+
+test-venv: test-system-deps $(VENV)/bin/python
+	$(PIP) install -q -e '.[test,train]'
+
+clean:
+	rm -rf $(OUT) build *.egg-info .pytest_cache

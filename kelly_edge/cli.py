@@ -1,0 +1,90 @@
+"""``kelly-edge`` command line. Every user-caused error is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from kelly_edge import __version__
+from kelly_edge.errors import KellyEdgeError
+
+log = logging.getLogger("kelly_edge")
+
+EXIT_USAGE = 2
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from kelly_edge.config.loader import default_config, load_config
+    from kelly_edge.engine.offline import run_file
+
+    config = load_config(args.config) if args.config else default_config()
+    if args.input is None:
+        raise KellyEdgeError("live capture is not available in this build yet: give --input FILE.wav")
+    if args.midi_out is None:
+        raise KellyEdgeError("--midi-out OUT.mid is required with --input")
+    report = run_file(config, args.input, args.midi_out, args.report)
+    print(
+        f"{args.input}: {report['audio_s']:.1f} s, {report['hops']} hops, {report['notes']} notes, key {report['key']}, "
+        f"hop p99 {report['hop_ms']['p99']:.3f} ms, {report['deadline_misses']} deadline misses, "
+        f"models: {', '.join(f'{k}={v}' for k, v in report['models'].items())} -> {args.midi_out}"
+    )
+    return 0
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from kelly_edge.config.loader import check_config_main
+
+    return check_config_main(args.file)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kelly-edge",
+        description="Listens to an instrument, hears its emotion, key and groove, and plays along over MIDI.",
+    )
+    parser.add_argument("--version", action="version", version=f"kelly-edge {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    parser.add_argument("--debug", action="store_true", help="debug logging; show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser("run", help="process a WAV recording into a MIDI file", description=(
+        "Process a WAV file hop by hop, exactly as the live box would, and write what the box plays as a "
+        "Standard MIDI File whose timing matches the audio."))
+    run.add_argument("--input", metavar="FILE.wav", help="WAV recording (16-96 kHz; 8/16/24/32-bit int or 32/64-bit float; any channels)")
+    run.add_argument("--midi-out", metavar="OUT.mid", help="Standard MIDI File to write")
+    run.add_argument("--report", metavar="REPORT.json", help="write a JSON run report (timing, notes, key, models, emotion)")
+    run.add_argument("--config", metavar="CONFIG.yaml", help="YAML config (default: built-in defaults, see config/default.yaml)")
+    run.set_defaults(func=_cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a YAML config file", description=(
+        "Validate a config file: exit 0 when valid, 1 with one 'file:line: key ...' message per problem."))
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(func=_cmd_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="kelly-edge: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except KellyEdgeError as err:
+        for line in getattr(err, "messages", None) or [str(err)]:
+            print(f"kelly-edge: error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # a bug, not bad input: still one line unless --debug
+        if args.debug:
+            raise
+        print(f"kelly-edge: internal error: {type(err).__name__}: {err} (rerun with --debug for details)", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""One hop of the box: features -> budgeted models -> generator -> MIDI sink.
+
+The same ``Engine.process_hop`` runs for a WAV file and for the live loop, so an offline run is a
+faithful rehearsal of the stage. Time is audio time (samples consumed / sample rate).
+
+Model rates (config ``models.<name>.rate``): ``hop`` models are tried every hop; ``step``, ``beat``
+and ``bar`` models when the generator plans a 16th step that starts a step, beat or bar. The
+generator plans each step one step ahead of its grid time so micro-timing can move notes early.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from kelly_edge.config.loader import models_dir
+from kelly_edge.emotion import thesaurus
+from kelly_edge.engine.clock import TempoGrid
+from kelly_edge.engine.scheduler import Scheduler
+from kelly_edge.features import encode
+from kelly_edge.features.context import FeatureContext
+from kelly_edge.generate.generator import Generator
+from kelly_edge.midi.sinks import MidiSink
+from kelly_edge.models import spec
+from kelly_edge.models.fallbacks import make_fallback
+from kelly_edge.models.runner import LoadedModel, load_all
+from kelly_edge.models.spec import Desc, Emo
+
+log = logging.getLogger(__name__)
+
+EMOTION_SMOOTHING_S = 1.0  # time constant of the VADI the generator follows
+REPORT_EVERY_S = 1.0
+
+
+@dataclass
+class EmotionSample:
+    t: float
+    valence: float
+    arousal: float
+    label: str
+
+
+@dataclass
+class RunStats:
+    """What a run report needs; filled as the engine goes."""
+
+    hop_s: list[np.ndarray] = field(default_factory=list)  # chunks of per-hop processing times
+    emotion: list[EmotionSample] = field(default_factory=list)
+    keys: Counter[str] = field(default_factory=Counter)
+    silent_hops: int = 0
+
+
+class Engine:
+    """The whole pipeline for one audio stream at ``sample_rate``.
+
+    ``models`` maps spec names to loaded models (default: load from the config's models folder,
+    falling back per model). ``clock`` is the scheduler's clock (injectable for tests).
+    """
+
+    _CHUNK = 6000  # hop times are stored in chunks of a minute
+
+    def __init__(
+        self,
+        config: Any,
+        sink: MidiSink,
+        *,
+        sample_rate: int,
+        models: Mapping[str, LoadedModel] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.config = config
+        self.sample_rate = sample_rate
+        self.ctx = FeatureContext(
+            sample_rate=sample_rate, gate_db=config.audio.gate_db, input_gain_db=config.audio.input_gain_db
+        )
+        self.hop_length = self.ctx.hop_length
+        self.grid = TempoGrid(config.tempo.bpm)
+        self.sink = sink
+        self.generator = Generator(config.generator, sink)
+        self.scheduler = Scheduler(budget_s=config.scheduler.budget_ms / 1000.0, clock=clock)
+        self.scheduler.on_failure(self._model_failed)
+        self.models = dict(models) if models is not None else load_all(models_dir(config))
+        self._inputs: dict[str, np.ndarray] = {}
+        for s in spec.MODELS:
+            self._inputs[s.name] = np.zeros(s.n_in, dtype=np.float32)
+            neutral = make_fallback(s.name)(self._neutral_input(s))
+            self.scheduler.add(s.name, self.models[s.name].call, s.n_out, initial=neutral)
+            self.scheduler.set_enabled(s.name, config.models.get(s.name).enabled)
+        self._rates = {s.name: config.models.get(s.name).rate for s in spec.MODELS}
+        self._priority = [s.name for s in sorted(spec.MODELS, key=lambda m: m.priority)]
+        self.vadi = np.zeros(4, dtype=np.float32)  # the heard emotion, smoothed
+        self.emotion_vadi = np.zeros(4, dtype=np.float32)  # ... blended with the intent: what the music follows
+        self._intent = thesaurus.by_name(config.emotion.intent) if config.emotion.intent else None
+        self._pad = np.zeros(self.hop_length, dtype=np.float32)
+        self._emotion_out = np.zeros(spec.EMOTION.n_out, dtype=np.float32)
+        self._samples = 0
+        self._next_step = 0
+        self._next_report_t = 0.0
+        self._failed: set[str] = set()
+        self.stats = RunStats()
+        self._hop_times = np.zeros(self._CHUNK)
+        self._hop_count_in_chunk = 0
+        self.closed = False
+
+    # --- model helpers ------------------------------------------------------------------------
+    def _neutral_input(self, s: spec.ModelSpec) -> np.ndarray:
+        x = np.zeros(s.n_in, dtype=np.float32)
+        silent_desc = np.zeros(16, dtype=np.float32)
+        silent_desc[Desc.INDEX["level_db"]] = silent_desc[Desc.INDEX["level_db_long"]] = -100.0
+        silent_desc[Desc.INDEX["silence"]] = 1.0
+        if s is spec.EMOTION:
+            z12, z24 = np.zeros(12, np.float32), np.zeros(24, np.float32)
+            return encode.encode_emotion(
+                x, mel_summary=np.full(64, -100.0, np.float32), chroma_window=z12, chroma_long=z12,
+                key_corr=z24, tonic=0, descriptors=silent_desc,
+            )
+        if s is spec.DYNAMICS:
+            return encode.encode_dynamics(x, vadi=np.zeros(4, np.float32), descriptors=silent_desc, accents=np.zeros(16, np.float32))
+        return x
+
+    def _model_failed(self, name: str, err: BaseException) -> None:
+        """A trained model raised: log once, continue on its fallback (the box keeps playing)."""
+        if name not in self._failed:
+            self._failed.add(name)
+            log.error("%s model failed (%s); switching to its heuristic fallback", name, err)
+        fallback = make_fallback(name)
+        self.scheduler.replace(name, fallback)
+        loaded = self.models[name]
+        self.models[name] = LoadedModel(loaded.spec, fallback, "fallback", f"failed at run time: {err}")
+
+    def model_status(self) -> dict[str, str]:
+        return {name: m.status for name, m in self.models.items()}
+
+    def _run_emotion(self) -> None:
+        ctx = self.ctx
+        x = encode.encode_emotion(
+            self._inputs["emotion"], mel_summary=ctx.mel_summary, chroma_window=ctx.chroma_window,
+            chroma_long=ctx.chroma_long, key_corr=ctx.key_corr, tonic=ctx.tonic, descriptors=ctx.descriptors,
+        )
+        self.scheduler.try_run("emotion", x)
+
+    def _run_harmony(self, beat: int) -> None:
+        ctx = self.ctx
+        x = encode.encode_harmony(
+            self._inputs["harmony"], vadi=self.emotion_vadi, chroma_window=ctx.chroma_window, chroma_long=ctx.chroma_long,
+            bass_chroma=ctx.bass_chroma, tonic=ctx.tonic, major=ctx.major, key_clarity=ctx.key_clarity,
+            prev_chord=self.generator.current_chord, beat=beat,
+        )
+        self.scheduler.try_run("harmony", x)
+
+    def _run_melody(self, step: int) -> None:
+        ctx = self.ctx
+        x = encode.encode_melody(
+            self._inputs["melody"], vadi=self.emotion_vadi, tonic=ctx.tonic, major=ctx.major,
+            chord=self.generator.current_chord, prev_notes=self.generator.melody_history, step=step,
+            heard_chroma=ctx.chroma_window,
+        )
+        self.scheduler.try_run("melody", x)
+
+    def _run_dynamics(self) -> None:
+        x = encode.encode_dynamics(
+            self._inputs["dynamics"], vadi=self.emotion_vadi, descriptors=self.ctx.descriptors, accents=self.ctx.heard_bar
+        )
+        self.scheduler.try_run("dynamics", x)
+
+    def _run_groove(self) -> None:
+        ctx = self.ctx
+        x = encode.encode_groove(
+            self._inputs["groove"], vadi=self.emotion_vadi, heard_bar=ctx.heard_bar, heard_prev_bar=ctx.heard_prev_bar,
+            tempo_bpm=self.grid.bpm, onset_rate=float(ctx.descriptors[Desc.INDEX["onset_rate"]]),
+            prev_hits=self.generator.prev_hits,
+        )
+        self.scheduler.try_run("groove", x)
+
+    def _run_pending(self, step: int | None) -> None:
+        """Try every pending model in priority order (step-bound ones only when a step is planned)."""
+        slots = self.scheduler.slots
+        for name in self._priority:
+            if not slots[name].pending:
+                continue
+            if name == "emotion":
+                self._run_emotion()
+                self._follow_emotion()
+            elif step is None:
+                continue
+            elif name == "harmony":
+                self._run_harmony(step // 4)
+            elif name == "melody":
+                self._run_melody(step)
+            elif name == "dynamics":
+                self._run_dynamics()
+            elif name == "groove":
+                self._run_groove()
+
+    def _follow_emotion(self) -> None:
+        """Smooth the recognised VADI (a 1 s time constant) and lean it toward the intent."""
+        hop_s = self.hop_length / self.sample_rate
+        a = min(1.0, hop_s / EMOTION_SMOOTHING_S)
+        heard = self.scheduler.output("emotion")[Emo.VADI]
+        self.vadi += a * (np.clip(heard, -1.0, 1.0) - self.vadi)
+        np.copyto(self.emotion_vadi, self.vadi)
+        if self._intent is not None:
+            thesaurus.blend_intent(self.emotion_vadi, self._intent, self.config.emotion.intent_amount)
+
+    # --- the hop ------------------------------------------------------------------------------
+    @property
+    def time_s(self) -> float:
+        """Audio time consumed so far."""
+        return self._samples / self.sample_rate
+
+    def process_hop(self, hop: np.ndarray) -> None:
+        """Consume one hop of mono float32 samples (``hop_length`` of them, fewer at the very end)."""
+        sched = self.scheduler
+        sched.begin_hop()
+        t_start = self.time_s
+        self._samples += len(hop)
+        t = self.time_s
+        ctx = self.ctx
+        if len(hop) < self.hop_length:  # the last, partial hop of a file: zero-pad, keep its true length
+            self._pad[: len(hop)] = hop
+            self._pad[len(hop) :] = 0.0
+            hop = self._pad
+        ctx.update(hop, step=self.grid.step_in_bar(t_start))
+        if self._rates["emotion"] == "hop":
+            sched.mark_due("emotion")
+        for name in self._priority:
+            if name != "emotion" and self._rates[name] == "hop":
+                sched.mark_due(name)
+        self._run_pending(None)
+        gate_open = ctx.silent_for_s < self.config.audio.silence_tail_s
+        grid = self.grid
+        while grid.time_of(self._next_step) < t + grid.step_s:
+            k = self._next_step
+            step = k % spec.N_STEPS
+            for name in self._priority:
+                rate = self._rates[name]
+                if rate == "step" or (rate == "beat" and step % 4 == 0) or (rate == "bar" and step == 0):
+                    sched.mark_due(name)
+            self._run_pending(step)
+            self.generator.plan_step(
+                step_index=k, t_step=grid.time_of(k), step_s=grid.step_s, tonic=ctx.tonic, major=ctx.major,
+                emotion=self._emotion_for_generator(), melody=sched.output("melody"),
+                harmony=sched.output("harmony"), dynamics=sched.output("dynamics"), groove=sched.output("groove"),
+                gate_open=gate_open,
+            )
+            self._next_step += 1
+        self.generator.advance(t)
+        self._observe(t)
+        self._record_hop_time(sched.end_hop())
+
+    def _emotion_for_generator(self) -> np.ndarray:
+        np.copyto(self._emotion_out, self.scheduler.output("emotion"))
+        self._emotion_out[Emo.VADI] = self.emotion_vadi
+        return self._emotion_out
+
+    def _observe(self, t: float) -> None:
+        ctx = self.ctx
+        if ctx.silent:
+            self.stats.silent_hops += 1
+        else:
+            self.stats.keys[ctx.key_name] += 1
+        if t >= self._next_report_t:
+            v, a = float(self.emotion_vadi[0]), float(self.emotion_vadi[1])
+            self.stats.emotion.append(EmotionSample(round(t, 3), round(v, 4), round(a, 4), thesaurus.nearest(v, a).name))
+            self._next_report_t += REPORT_EVERY_S
+
+    def _record_hop_time(self, elapsed: float) -> None:
+        if self._hop_count_in_chunk == self._CHUNK:
+            self.stats.hop_s.append(self._hop_times)
+            self._hop_times = np.zeros(self._CHUNK)
+            self._hop_count_in_chunk = 0
+        self._hop_times[self._hop_count_in_chunk] = elapsed
+        self._hop_count_in_chunk += 1
+
+    def hop_times(self) -> np.ndarray:
+        """Every hop's processing time in seconds, in order."""
+        return np.concatenate([*self.stats.hop_s, self._hop_times[: self._hop_count_in_chunk]])
+
+    # --- control ------------------------------------------------------------------------------
+    def set_tempo(self, bpm: float) -> None:
+        self.grid.set_bpm(bpm, self.time_s)
+        self.sink.set_tempo(self.time_s, bpm)
+
+    def panic(self) -> None:
+        self.generator.panic(self.time_s)
+
+    def close(self) -> None:
+        """End the run: every note off at the current audio time; the sink is closed by its owner."""
+        if not self.closed:
+            self.closed = True
+            self.generator.close(self.time_s)
+

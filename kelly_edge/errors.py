@@ -1,0 +1,36 @@
+"""One root error for the project; leaves also inherit the builtin they refine.
+
+Every error a user can cause (bad file, bad config, missing device) is one of these, raised with a
+message that names the object, the problem and the fix. The CLI prints ``str(err)`` on one line
+and exits 2; nothing user-caused ever reaches the user as a traceback.
+"""
+
+from __future__ import annotations
+
+
+class KellyEdgeError(Exception):
+    """Root of every error kelly-edge raises on purpose."""
+
+
+class ConfigError(KellyEdgeError, ValueError):
+    """The YAML config is malformed or invalid. ``messages`` holds one ``file:line: key ...`` each."""
+
+    def __init__(self, messages: list[str] | str) -> None:
+        self.messages = [messages] if isinstance(messages, str) else list(messages)
+        super().__init__("; ".join(self.messages))
+
+
+class AudioInputError(KellyEdgeError, ValueError):
+    """An audio file or device cannot be read (missing, empty, truncated, not a WAV...)."""
+
+
+class OutputError(KellyEdgeError, OSError):
+    """An output file (MIDI, report, state) cannot be written."""
+
+
+class ModelError(KellyEdgeError, ValueError):
+    """A model file is missing, corrupt or disagrees with the spec; callers fall back."""
+
+
+class DeviceError(KellyEdgeError, RuntimeError):
+    """An audio or MIDI device is absent, refused the request or went away."""

@@ -1,0 +1,217 @@
+"""Load the five models: a trained INT8 TFLite net when a good file is there, else the heuristic.
+
+A net sits behind the same call as its fallback, ``(n_in,) float32 -> (n_out,) float32``, so the
+scheduler and the generator never know which one they got; the run report does (``status``).
+
+The interpreter comes from ``ai_edge_litert`` (fast, numpy 2) or, failing that, ``tflite_runtime``
+(older, slower; accepted as a fallback import only). Neither is needed for the fallbacks.
+
+A trained net's inputs are standardised with statistics stored beside it in ``manifest.json``
+(see ``models_tflite/README.md``): INT8 has one scale per tensor, so raw features of different
+units (Hz next to 0..1 chroma) would be crushed by quantisation otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from kelly_edge.errors import ModelError
+from kelly_edge.models import spec as specs
+from kelly_edge.models.fallbacks import make_fallback
+from kelly_edge.models.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+
+
+class Model(Protocol):
+    """What the scheduler calls: returns a (n_out,) float32 array it may overwrite next call."""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray: ...
+
+
+def _interpreter_class() -> Any:
+    """The TFLite ``Interpreter`` class, preferring ai-edge-litert; ModelError when neither exists."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found,no-redef]
+
+        return Interpreter
+    except ImportError as err:
+        raise ModelError("no TFLite interpreter installed (pip install ai-edge-litert)") from err
+
+
+def _floats(entry: dict[str, Any], key: str, n: int, name: str) -> np.ndarray | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=np.float32)
+    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+        raise ModelError(f"{MANIFEST}: {name}.{key} must be {n} finite numbers (rebuild with make models)")
+    return arr
+
+
+class TfliteModel:
+    """One INT8 (or float) TFLite net behind the model call.
+
+    Per call: standardise into a preallocated buffer, quantise into the interpreter's own input
+    tensor, invoke, dequantise into a preallocated output. Nothing is allocated after the first call
+    except what the interpreter does internally.
+    """
+
+    def __init__(self, path: Path, spec: ModelSpec, entry: dict[str, Any] | None = None) -> None:
+        self.spec = spec
+        self.path = path
+        entry = entry or {}
+        try:
+            interpreter = _interpreter_class()(model_path=str(path), num_threads=1)
+            interpreter.allocate_tensors()
+        except ModelError:
+            raise
+        except Exception as err:  # the interpreter raises ValueError/RuntimeError on bad flatbuffers
+            raise ModelError(f"{path}: not a valid TFLite model ({_first_line(err)}); rebuild it with make models") from err
+        ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
+        if len(ins) != 1 or len(outs) != 1:
+            raise ModelError(f"{path}: expected 1 input and 1 output tensor, found {len(ins)} and {len(outs)}")
+        in_shape, out_shape = tuple(ins[0]["shape"]), tuple(outs[0]["shape"])
+        if in_shape != (1, spec.n_in) or out_shape != (1, spec.n_out):
+            raise ModelError(
+                f"{path}: shape {in_shape} -> {out_shape} disagrees with the spec "
+                f"(1, {spec.n_in}) -> (1, {spec.n_out}) for {spec.title}"
+            )
+        self._interpreter = interpreter
+        self._in_index, self._out_index = ins[0]["index"], outs[0]["index"]
+        self._in_dtype, self._out_dtype = ins[0]["dtype"], outs[0]["dtype"]
+        self._in_scale, self._in_zero = _quant(ins[0])
+        self._out_scale, self._out_zero = _quant(outs[0])
+        self._mean = _floats(entry, "input_mean", spec.n_in, spec.name)
+        std = _floats(entry, "input_std", spec.n_in, spec.name)
+        self._inv_std = None if std is None else (1.0 / np.maximum(std, 1e-6)).astype(np.float32)
+        self._out_mean = _floats(entry, "output_mean", spec.n_out, spec.name)
+        self._out_std = _floats(entry, "output_std", spec.n_out, spec.name)
+        self._x = np.zeros(spec.n_in, dtype=np.float32)
+        self._q_in = np.zeros((1, spec.n_in), dtype=self._in_dtype)
+        self._y = np.zeros(spec.n_out, dtype=np.float32)
+        self._limits = _limits(self._in_dtype)
+        self(np.zeros(spec.n_in, dtype=np.float32))  # warm up: first invoke allocates
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        buf = self._x
+        np.copyto(buf, x)
+        np.nan_to_num(buf, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        if self._mean is not None:
+            np.subtract(buf, self._mean, out=buf)
+        if self._inv_std is not None:
+            np.multiply(buf, self._inv_std, out=buf)
+        if self._limits is not None:  # quantise: q = round(x / scale) + zero_point, saturated
+            np.divide(buf, self._in_scale, out=buf)
+            np.rint(buf, out=buf)
+            np.add(buf, self._in_zero, out=buf)
+            np.clip(buf, self._limits[0], self._limits[1], out=buf)
+        np.copyto(self._q_in[0], buf, casting="unsafe")
+        self._interpreter.set_tensor(self._in_index, self._q_in)
+        self._interpreter.invoke()
+        raw = self._interpreter.get_tensor(self._out_index)[0]
+        y = self._y
+        np.copyto(y, raw, casting="unsafe")
+        if self._limits is not None or self._out_dtype != np.float32:
+            np.subtract(y, self._out_zero, out=y)
+            np.multiply(y, self._out_scale, out=y)
+        if self._out_std is not None:
+            np.multiply(y, self._out_std, out=y)
+        if self._out_mean is not None:
+            np.add(y, self._out_mean, out=y)
+        return y
+
+
+def _quant(detail: dict[str, Any]) -> tuple[float, float]:
+    scale, zero = detail.get("quantization", (0.0, 0))
+    return (float(scale) or 1.0), float(zero)
+
+
+def _limits(dtype: Any) -> tuple[int, int] | None:
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return int(info.min), int(info.max)
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def read_manifest(models_dir: Path) -> dict[str, Any]:
+    """The manifest's ``models`` table, or {} when absent/unreadable (each model then says why)."""
+    path = models_dir / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+        models = data.get("models", {})
+        return models if isinstance(models, dict) else {}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, AttributeError) as err:
+        log.warning("%s unreadable (%s): trained models lose their input statistics; rebuild with make models", path, err)
+        return {}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to call, and how it came to be: ``status`` is ``"trained"`` or ``"fallback"``."""
+
+    spec: ModelSpec
+    call: Callable[[np.ndarray], np.ndarray]
+    status: str
+    reason: str
+
+
+def load_model(spec: ModelSpec, models_dir: Path | None, manifest: dict[str, Any] | None = None) -> LoadedModel:
+    """Load ``spec``'s trained file from ``models_dir``, or its fallback with one log line saying why."""
+    fallback = make_fallback(spec.name)
+    if models_dir is None:
+        return LoadedModel(spec, fallback, "fallback", "no models folder configured")
+    path = models_dir / spec.filename
+    if not path.is_file():
+        reason = f"{path} not found"
+        log.info("%s: %s, using the heuristic fallback", spec.title, reason)
+        return LoadedModel(spec, fallback, "fallback", reason)
+    entry = (manifest if manifest is not None else read_manifest(models_dir)).get(spec.name)
+    try:
+        if entry is None:
+            raise ModelError(f"{path}: no entry in {MANIFEST} (rebuild with make models)")
+        expected = entry.get("sha256")
+        if expected and expected != sha256_of(path):
+            raise ModelError(f"{path}: sha256 differs from {MANIFEST} (file replaced or corrupt; rebuild with make models)")
+        model = TfliteModel(path, spec, entry)
+    except ModelError as err:
+        log.warning("%s: %s; using the heuristic fallback", spec.title, err)
+        return LoadedModel(spec, fallback, "fallback", str(err))
+    log.info("%s: loaded trained model %s", spec.title, path)
+    return LoadedModel(spec, model, "trained", str(path))
+
+
+def load_all(models_dir: Path | None) -> dict[str, LoadedModel]:
+    """All five models keyed by spec name, in spec priority order."""
+    manifest = read_manifest(models_dir) if models_dir is not None else {}
+    return {s.name: load_model(s, models_dir, manifest) for s in specs.MODELS}

@@ -1,0 +1,61 @@
+"""The run report: what a run heard, played and cost, as JSON (written atomically)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kelly_edge.engine.engine import Engine
+from kelly_edge.fileio import write_atomic
+
+
+def percentiles_ms(seconds: np.ndarray) -> dict[str, float]:
+    """p50/p99/p99.9/max of per-hop times, in milliseconds (zeros when there were none)."""
+    if seconds.size == 0:
+        return {"p50": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
+    ms = seconds * 1000.0
+    p50, p99, p999 = np.percentile(ms, [50, 99, 99.9])
+    return {"p50": round(float(p50), 4), "p99": round(float(p99), 4), "p999": round(float(p999), 4), "max": round(float(ms.max()), 4)}
+
+
+def build_report(engine: Engine, *, source: dict[str, Any], wall_s: float) -> dict[str, Any]:
+    """The report dict: the issue's required keys plus per-model detail and the real-time factor."""
+    stats = engine.stats
+    key = stats.keys.most_common(1)[0][0] if stats.keys else "unknown"
+    sched = engine.scheduler
+    audio_s = engine.time_s
+    return {
+        "source": source,
+        "audio_s": round(audio_s, 3),
+        "hops": sched.hops,
+        "deadline_misses": sched.deadline_misses,
+        "budget_ms": round(sched.budget_s * 1000.0, 3),
+        "hop_ms": percentiles_ms(engine.hop_times()),
+        "realtime_factor": round(audio_s / wall_s, 1) if wall_s > 0 else None,
+        "notes": engine.generator.notes_started,
+        "key": key,
+        "tempo_bpm": engine.grid.bpm,
+        "silent_s": round(stats.silent_hops * engine.hop_length / engine.sample_rate, 3),
+        "models": engine.model_status(),
+        "model_detail": {
+            name: {
+                "status": loaded.status,
+                "why": loaded.reason,
+                "runs": sched.slots[name].runs,
+                "deferrals": sched.slots[name].deferrals,
+                "failures": sched.slots[name].failures,
+                "enabled": sched.slots[name].enabled,
+            }
+            for name, loaded in engine.models.items()
+        },
+        "emotion": [
+            {"t": e.t, "valence": e.valence, "arousal": e.arousal, "label": e.label} for e in stats.emotion
+        ],
+    }
+
+
+def write_report(path: str | Path, report: dict[str, Any]) -> None:
+    write_atomic(path, (json.dumps(report, indent=2) + "\n").encode())

@@ -16,7 +16,8 @@ EXIT_USAGE = 2
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from kelly_edge.config.loader import default_config, load_config
+    from kelly_edge.config.loader import load_config
+    from kelly_edge.config.schema import default_config
     from kelly_edge.engine.offline import run_file
 
     config = load_config(args.config) if args.config else default_config()

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from kelly_edge.config.loader import models_dir
+from kelly_edge.config.schema import models_dir
 from kelly_edge.emotion import thesaurus
 from kelly_edge.engine.clock import TempoGrid
 from kelly_edge.engine.scheduler import Scheduler
@@ -85,12 +85,14 @@ class Engine:
         self.scheduler = Scheduler(budget_s=config.scheduler.budget_ms / 1000.0, clock=clock)
         self.scheduler.on_failure(self._model_failed)
         self.models = dict(models) if models is not None else load_all(models_dir(config))
+        for name, loaded in list(self.models.items()):
+            if not config.models.get(name).enabled:  # switched off: its heuristic takes the role
+                self.models[name] = LoadedModel(loaded.spec, make_fallback(name), "fallback", "disabled in the config")
         self._inputs: dict[str, np.ndarray] = {}
         for s in spec.MODELS:
             self._inputs[s.name] = np.zeros(s.n_in, dtype=np.float32)
             neutral = make_fallback(s.name)(self._neutral_input(s))
             self.scheduler.add(s.name, self.models[s.name].call, s.n_out, initial=neutral)
-            self.scheduler.set_enabled(s.name, config.models.get(s.name).enabled)
         self._rates = {s.name: config.models.get(s.name).rate for s in spec.MODELS}
         self._priority = [s.name for s in sorted(spec.MODELS, key=lambda m: m.priority)]
         self.vadi = np.zeros(4, dtype=np.float32)  # the heard emotion, smoothed

@@ -1,0 +1,213 @@
+"""Read a YAML config into a frozen :class:`~kelly_edge.config.schema.Config`, or say what is wrong.
+
+``yaml.safe_load`` semantics, but built from the node tree of ``yaml.compose`` (SafeLoader) so
+that every message carries the line: ``config.yaml:12: generator.melody.channel must be 1-16,
+got 17``. All problems in a file are collected and raised together as one
+:class:`~kelly_edge.errors.ConfigError` whose ``messages`` are sorted by line. Unknown keys,
+duplicate keys, wrong types (YAML bools are not numbers) and out-of-range values are errors;
+a missing key or section, an empty section (``audio:``) or an empty file means the defaults.
+Merge keys (``<<: *anchor``) work as in safe_load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+from kelly_edge.config.schema import Config, KeySpec, SectionSpec, closest, default_config, schema_of, show
+from kelly_edge.errors import ConfigError
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_NULL_TAG = "tag:yaml.org,2002:null"
+
+
+class _Context:
+    """Per-parse state: the source name for messages, the collected errors and a constructor."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.errors: list[tuple[int, str]] = []
+        self.constructor = SafeConstructor()
+
+    def error(self, line: int, text: str) -> None:
+        self.errors.append((line, f"{self.source}:{line}: {text}"))
+
+    def construct(self, node: Node, path: str) -> tuple[Any, bool]:
+        """The Python value of a leaf node as safe_load builds it; ``(None, False)`` after an error."""
+        try:
+            return self.constructor.construct_object(node, deep=True), True
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or str(err)
+            self.error(_line(node), f"{path} cannot be read: {problem}")
+            return None, False
+
+
+def _line(node: Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == _NULL_TAG
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _pairs(node: MappingNode, prefix: str, ctx: _Context) -> dict[str, tuple[Node, Node]]:
+    """``{key text: (key node, value node)}`` of a mapping; reports duplicate and non-text keys."""
+    seen: dict[str, int] = {}
+    for knode, _ in node.value:
+        if knode.tag == _MERGE_TAG or not isinstance(knode, ScalarNode):
+            continue
+        name = str(knode.value)
+        if name in seen:
+            ctx.error(_line(knode), f"duplicate key {_join(prefix, name)} (first at line {seen[name]})")
+        else:
+            seen[name] = _line(knode)
+    try:
+        ctx.constructor.flatten_mapping(node)  # resolve ``<<: *anchor`` merges in place, as safe_load
+    except yaml.YAMLError as err:
+        ctx.error(_line(node), f"{prefix or 'top level'} merge (<<) failed: {getattr(err, 'problem', err)}")
+    pairs: dict[str, tuple[Node, Node]] = {}
+    for knode, vnode in node.value:
+        if knode.tag == _MERGE_TAG:  # only left when the merge failed, reported above
+            continue
+        if not isinstance(knode, ScalarNode):
+            ctx.error(_line(knode), f"{prefix or 'top level'} has a key that is not a name")
+            continue
+        pairs[str(knode.value)] = (knode, vnode)  # later wins, as in safe_load
+    return pairs
+
+
+def _build(cls: type, default: Any, node: MappingNode, prefix: str, ctx: _Context) -> Any:
+    """A ``cls`` instance: ``default`` with every valid key present in ``node`` replaced."""
+    rows = {row.name: row for row in schema_of(cls)}
+    pairs = _pairs(node, prefix, ctx)
+    n_errors = len(ctx.errors)
+    changes: dict[str, Any] = {}
+    for name, (knode, vnode) in pairs.items():
+        path = _join(prefix, name)
+        row = rows.get(name)
+        if row is None:
+            near = closest(name, list(rows))
+            hint = f" (did you mean {_join(prefix, near)}?)" if near else f" (valid keys: {', '.join(rows)})"
+            ctx.error(_line(knode), f"unknown key {path}{hint}")
+        elif isinstance(row, SectionSpec):
+            changes[name] = _section(row, getattr(default, name), vnode, path, ctx)
+        else:
+            value, ok = _leaf(row, vnode, path, ctx)
+            if ok:
+                changes[name] = value
+    obj = dataclasses.replace(default, **changes) if changes else default
+    if len(ctx.errors) == n_errors:  # cross-key rules only when every key on its own is valid
+        for relation in getattr(cls, "RELATIONS", ()):
+            problem = relation.check(obj, prefix)
+            if problem:
+                present = [pairs[k][0] for k in relation.keys if k in pairs]
+                ctx.error(_line(present[0]) if present else _line(node), problem)
+    return obj
+
+
+def _section(row: SectionSpec, default: Any, node: Node, path: str, ctx: _Context) -> Any:
+    if _is_null(node):  # "audio:" with every line below commented out
+        return default
+    if not isinstance(node, MappingNode):
+        value, ok = ctx.construct(node, path)
+        if ok:
+            keys = ", ".join(r.name for r in schema_of(row.cls))
+            ctx.error(_line(node), f"{path} must be a mapping of keys ({keys}), got {show(value)}")
+        return default
+    return _build(row.cls, default, node, path, ctx)
+
+
+def _leaf(row: KeySpec, node: Node, path: str, ctx: _Context) -> tuple[Any, bool]:
+    raw, ok = ctx.construct(node, path)
+    if not ok:
+        return None, False
+    value, problem = row.check(raw)
+    if problem:
+        ctx.error(_line(node), f"{path} {problem}")
+        return None, False
+    return value, True
+
+
+def _problem(err: yaml.MarkedYAMLError) -> str:
+    """The parser's complaint; a bare "but found ..." is completed by the context it refers to."""
+    problem = err.problem or err.context or "invalid YAML"
+    if err.context and problem.startswith("but "):
+        return f"{err.context}, {problem}"
+    return problem
+
+
+def parse_config(text: str, source: str = "<string>") -> Config:
+    """The Config described by YAML ``text``; ``source`` names it in messages and ``Config.source``.
+
+    Raises ConfigError listing every problem (``<source>:<line>: <dotted key> ...``).
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise ConfigError([f"{source}:{line}: YAML syntax error: {_problem(err)}"]) from err
+    except yaml.YAMLError as err:  # e.g. a control character the reader refuses
+        position = getattr(err, "position", None)
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
+        problem = str(err).splitlines()[0].rstrip(":")
+        raise ConfigError([f"{source}:{line}: YAML error: {problem}"]) from err
+    ctx = _Context(source)
+    config = default_config()
+    if root is not None and not _is_null(root):
+        if isinstance(root, MappingNode):
+            config = _build(Config, config, root, "", ctx)
+        else:
+            kind = "a list" if root.id == "sequence" else f"the value {root.value!r}"
+            sections = ", ".join(r.name for r in schema_of(Config))
+            ctx.error(_line(root), f"the top level must be a mapping of sections ({sections}), got {kind}")
+    if ctx.errors:
+        raise ConfigError([msg for _, msg in sorted(ctx.errors, key=lambda e: e[0])])
+    return dataclasses.replace(config, source=source)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate the YAML file at ``path`` (an empty file gives every default).
+
+    Raises ConfigError: one line when the file cannot be read, else one per problem.
+    """
+    name = os.fspath(path)
+    try:
+        data = Path(path).read_bytes()
+    except IsADirectoryError as err:
+        raise ConfigError(f"{name}: is a folder, not a config file (give the path of a .yaml file)") from err
+    except FileNotFoundError as err:
+        raise ConfigError(
+            f"{name}: config file not found (check the path, or start from a copy of config/default.yaml)"
+        ) from err
+    except OSError as err:
+        raise ConfigError(f"{name}: cannot read config file: {err.strerror or err} (check its permissions)") from err
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"{name}:{line}: not UTF-8 text (save the file as UTF-8)") from err
+    return parse_config(text, name)
+
+
+def check_config_main(path: str) -> int:
+    """CLI verdict: ``OK: <path>`` on stdout and 0 when valid, else each problem on stderr and 1."""
+    try:
+        load_config(path)
+    except ConfigError as err:
+        for message in err.messages:
+            print(message, file=sys.stderr)
+        return 1
+    print(f"OK: {path}")
+    return 0

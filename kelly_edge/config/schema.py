@@ -1,0 +1,491 @@
+"""The configuration schema: the frozen dataclasses below *are* the table of keys.
+
+Every leaf key is one line ``name: type = key(default, doc, <rule>)``; every nested group is one
+line ``name: SubConfig = section(default_instance, doc)``. The annotation gives the type, the
+``key()`` call the default, the allowed values and the description. The loader
+(:mod:`kelly_edge.config.loader`) validates against these rows, :func:`schema_markdown` renders
+them as documentation and :func:`default_yaml` renders ``config/default.yaml`` from them, so the
+code, the checks, the defaults and the docs cannot drift apart. Adding a key later (footswitches,
+presets, live options) is one row here; a new group is a small frozen dataclass plus one
+``section()`` row.
+
+Defaults are those of the *instance* a section row carries, not of its class: the three voices
+share :class:`VoiceConfig` but have different channels and ranges, so ``VoiceConfig`` and
+``ModelConfig`` have no class defaults and a missing ``generator.chord.low`` falls back to 48,
+not to the melody's 60.
+
+Cross-key rules that one key cannot express (a voice's ``low < high``) are :class:`Relation` rows
+in the class's ``RELATIONS``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import math
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Union
+
+import yaml
+
+import kelly_edge
+from kelly_edge.models import spec
+
+
+REQUIRED: Any = dataclasses.MISSING
+"""Default of a key whose value always comes from the enclosing section's default instance."""
+
+REPO_ROOT = Path(kelly_edge.__file__).resolve().parent.parent
+BUNDLED_MODELS_DIR = REPO_ROOT / "models_tflite"
+
+
+# --- table row helpers -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a leaf key accepts beyond its type; also what its documentation says."""
+
+    doc: str
+    lo: float | None = None  # inclusive bounds for int/float keys
+    hi: float | None = None
+    choices: tuple[Any, ...] | None = None
+    check: Callable[[Any], str | None] | None = None  # extra rule: returns "must be ..., got ..." or None
+    allowed: str | None = None  # how the docs describe ``check``
+
+
+def key(
+    default: Any,
+    doc: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+    check: Callable[[Any], str | None] | None = None,
+    allowed: str | None = None,
+) -> Any:
+    """One leaf row: ``name: type = key(default, "what it does", lo=.., hi=.. | choices=..)``."""
+    rule = Rule(doc, lo, hi, tuple(choices) if choices is not None else None, check, allowed)
+    return field(default=default, metadata={"rule": rule})
+
+
+def section(default: Any, doc: str) -> Any:
+    """One nested-group row; ``default`` is the frozen instance used for every missing sub-key."""
+    return field(default=default, metadata={"section": doc})
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A rule across keys of one section, checked only when each key on its own is valid.
+
+    ``check(obj, prefix)`` returns the whole problem ("generator.melody.low must be below ...")
+    or None. The message's line is that of the first of ``keys`` present in the file.
+    """
+
+    keys: tuple[str, ...]
+    check: Callable[[Any, str], str | None]
+
+
+# --- the key and section descriptions derived from the rows ----------------------------------
+
+_SCALARS = (bool, int, float, str)
+
+
+def show(value: Any) -> str:
+    """A value as a message shows it: YAML spellings for bools/null, quotes around text."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return repr(value)
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One leaf key of a section class: its Python type, nullability and rule."""
+
+    name: str
+    type: type  # bool, int, float or str
+    nullable: bool
+    rule: Rule
+
+    @property
+    def type_name(self) -> str:
+        base = {bool: "bool", int: "int", float: "number", str: "text"}[self.type]
+        return f"{base} or null" if self.nullable else base
+
+    def allowed_text(self, sep: str = " | ") -> str:
+        """Allowed values for docs and messages: ``1-16``, ``-40 to 40``, ``>= 0``, ``a | b``."""
+        r = self.rule
+        if r.choices is not None:
+            return sep.join(str(c) for c in r.choices)
+        if r.lo is not None and r.hi is not None:
+            return f"{_num(r.lo)}-{_num(r.hi)}" if r.lo >= 0 else f"{_num(r.lo)} to {_num(r.hi)}"
+        if r.lo is not None:
+            return f">= {_num(r.lo)}"
+        if r.hi is not None:
+            return f"<= {_num(r.hi)}"
+        return r.allowed or ""
+
+    def _expected_type(self) -> str:
+        base = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}[self.type]
+        return f"{base} or null" if self.nullable else base
+
+    def check(self, value: Any) -> tuple[Any, str | None]:
+        """``(python value, None)`` when ``value`` (as YAML gave it) is valid, else ``(None, problem)``.
+
+        ``problem`` reads after the dotted key: ``"must be 1-16, got 17"``. YAML bools are not
+        numbers; ints are accepted for float keys (and converted); NaN is never accepted.
+        """
+        if value is None:
+            if self.nullable:
+                return None, None
+            return None, f"must be {self._expected_type()}, got null"
+        raw = value  # messages show the value as written (400, not 400.0)
+        ok = isinstance(value, self.type) and not (self.type is not bool and isinstance(value, bool))
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            try:
+                value, ok = float(value), True
+            except OverflowError:
+                return None, f"must be a finite number, got {value!r}"
+        if not ok:
+            hint = " (put it in quotes)" if self.type is str and not isinstance(value, (list, dict)) else ""
+            return None, f"must be {self._expected_type()}, got {show(value)}{hint}"
+        if self.type is float and not math.isfinite(value):
+            return None, f"must be a finite number, got {value!r}"
+        r = self.rule
+        if r.choices is not None and value not in r.choices:
+            hint = ""
+            if isinstance(value, str):
+                close = closest(value, [str(c) for c in r.choices])
+                hint = f" (did you mean {close}?)" if close else ""
+            return None, f"must be one of {self.allowed_text(', ')}, got {show(raw)}{hint}"
+        if (r.lo is not None and value < r.lo) or (r.hi is not None and value > r.hi):
+            return None, f"must be {self.allowed_text()}, got {show(raw)}"
+        if r.check is not None:
+            problem = r.check(value)
+            if problem:
+                return None, problem
+        return value, None
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """One nested group of a section class."""
+
+    name: str
+    cls: type
+    doc: str
+
+
+def closest(word: str, candidates: list[str]) -> str | None:
+    """The closest candidate to a misspelt ``word``, or None when nothing is close."""
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _leaf_type(hint: Any) -> tuple[type, bool]:
+    if hint in _SCALARS:
+        return hint, False
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1 and args[0] in _SCALARS and len(typing.get_args(hint)) == 2:
+            return args[0], True
+    raise TypeError(f"unsupported config key type {hint!r} (use bool, int, float, str or 'X | None')")
+
+
+@functools.cache
+def schema_of(cls: type) -> tuple[KeySpec | SectionSpec, ...]:
+    """The rows of a section class, in declaration order (fields without a row are skipped)."""
+    hints = typing.get_type_hints(cls)
+    rows: list[KeySpec | SectionSpec] = []
+    for f in dataclasses.fields(cls):
+        if "section" in f.metadata:
+            rows.append(SectionSpec(f.name, hints[f.name], f.metadata["section"]))
+        elif "rule" in f.metadata:
+            typ, nullable = _leaf_type(hints[f.name])
+            rows.append(KeySpec(f.name, typ, nullable, f.metadata["rule"]))
+    return tuple(rows)
+
+
+# --- extra rules ------------------------------------------------------------------------------
+
+
+def _check_emotion_name(value: str) -> str | None:
+    """``emotion.intent`` must name a thesaurus emotion (imported lazily: it pulls in numpy)."""
+    from kelly_edge.emotion import thesaurus
+
+    try:
+        thesaurus.by_name(value)
+    except KeyError as err:
+        detail = err.args[0] if err.args and isinstance(err.args[0], str) else f"got {value!r}"
+        return f"must be an emotion name from the thesaurus: {detail}"
+    return None
+
+
+def _check_folder(value: str) -> str | None:
+    """A folder key may be null (the built-in default) but not blank, which would mean the cwd."""
+    return None if value.strip() else f"must be a folder path or null, got {value!r}"
+
+
+def _voice_range(voice: VoiceConfig, prefix: str) -> str | None:
+    if voice.low < voice.high:
+        return None
+    return f"{prefix}.low must be below {prefix}.high ({voice.high}), got {voice.low}"
+
+
+# --- the table --------------------------------------------------------------------------------
+
+MODEL_RATES = ("hop", "step", "beat", "bar")
+SAMPLE_RATES = (16000, 22050, 44100, 48000, 96000)
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Live audio input."""
+
+    backend: str = key("pyaudio", "live capture backend", choices=("pyaudio", "jack"))
+    device: str = key("", 'substring of the input device name; "" = system default')
+    sample_rate: int = key(48000, "input sample rate, Hz", choices=SAMPLE_RATES)
+    channels: int = key(1, "input channels captured (downmixed to mono)", lo=1, hi=32)
+    input_gain_db: float = key(0.0, "gain in dB applied before every level-based cue", lo=-40, hi=40)
+    gate_db: float = key(-50.0, "level in dBFS below which the input counts as silent", lo=-100, hi=0)
+    silence_tail_s: float = key(2.0, "seconds below the gate after which no new notes start", lo=0, hi=60)
+
+
+@dataclass(frozen=True)
+class TempoConfig:
+    """The tempo and where it comes from."""
+
+    bpm: float = key(100.0, "beats per minute (the starting tempo when source is not config)", lo=20, hi=300)
+    source: str = key(
+        "config",
+        "tempo from this file, tapped footswitch, incoming MIDI clock or detected onsets",
+        choices=("config", "tap", "midi_clock", "onsets"),
+    )
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Real-time budget of the per-hop model scheduler."""
+
+    budget_ms: float = key(10.0, "milliseconds of model time allowed per 10 ms hop", lo=1, hi=100)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model: whether the network runs and how often."""
+
+    enabled: bool = key(REQUIRED, "run the network (false = always use its heuristic fallback)")
+    rate: str = key(REQUIRED, "how often it runs: every hop (10 ms), 16th step, beat or bar", choices=MODEL_RATES)
+
+
+def _model_section(name: str, rate: str) -> Any:
+    m = spec.BY_NAME[name]
+    return section(ModelConfig(enabled=True, rate=rate), f"{m.name} model ({m.title})")
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """The five models (names from :data:`kelly_edge.models.spec.MODEL_NAMES`)."""
+
+    dir: str | None = key(
+        None,
+        "folder of the .tflite files; null = the bundled models_tflite/; "
+        "relative paths are relative to this config file's folder",
+        check=_check_folder,
+        allowed="folder path",
+    )
+    emotion: ModelConfig = _model_section("emotion", "hop")
+    harmony: ModelConfig = _model_section("harmony", "beat")
+    melody: ModelConfig = _model_section("melody", "step")
+    dynamics: ModelConfig = _model_section("dynamics", "beat")
+    groove: ModelConfig = _model_section("groove", "bar")
+
+    def get(self, name: str) -> ModelConfig:
+        """The settings of model ``name`` (one of ``spec.MODEL_NAMES``)."""
+        if name not in spec.MODEL_NAMES:
+            raise KeyError(f"unknown model {name!r} (one of {', '.join(spec.MODEL_NAMES)})")
+        value: ModelConfig = getattr(self, name)
+        return value
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    """One generated MIDI voice."""
+
+    enabled: bool = key(REQUIRED, "play this voice")
+    channel: int = key(REQUIRED, "MIDI channel", lo=1, hi=16)
+    low: int = key(REQUIRED, "lowest MIDI note", lo=0, hi=127)
+    high: int = key(REQUIRED, "highest MIDI note (above low)", lo=0, hi=127)
+
+    RELATIONS: ClassVar[tuple[Relation, ...]] = (Relation(("low", "high"), _voice_range),)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """The MIDI generator."""
+
+    seed: int = key(0, "random seed: the random choices are repeatable", lo=0)
+    melody: VoiceConfig = section(VoiceConfig(enabled=True, channel=1, low=60, high=84), "melody voice")
+    chord: VoiceConfig = section(VoiceConfig(enabled=True, channel=2, low=48, high=72), "chord voice")
+    bass: VoiceConfig = section(VoiceConfig(enabled=True, channel=3, low=28, high=52), "bass voice")
+    melody_density: float = key(1.0, "scales the groove's hit probabilities for the melody", lo=0, hi=2)
+    temperature: float = key(0.7, "sampling temperature for the melody note choice", lo=0.05, hi=2)
+
+
+@dataclass(frozen=True)
+class MidiConfig:
+    """MIDI output."""
+
+    port: str = key("", 'substring of the output port name; "" = first port')
+    clock_out: bool = key(False, "send MIDI clock (24 PPQN)")
+
+
+@dataclass(frozen=True)
+class EmotionConfig:
+    """The emotion the output leans toward."""
+
+    intent: str | None = key(
+        None,
+        "a thesaurus emotion name the output leans toward, or null",
+        check=_check_emotion_name,
+        allowed="thesaurus emotion name",
+    )
+    intent_amount: float = key(0.5, "how far the output leans toward intent", lo=0, hi=1)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; ``source`` (the file it came from) is not a key and not compared."""
+
+    audio: AudioConfig = section(AudioConfig(), "live audio input")
+    tempo: TempoConfig = section(TempoConfig(), "tempo and where it comes from")
+    scheduler: SchedulerConfig = section(SchedulerConfig(), "per-hop model scheduler")
+    models: ModelsConfig = section(ModelsConfig(), "the five models")
+    generator: GeneratorConfig = section(GeneratorConfig(), "MIDI generator")
+    midi: MidiConfig = section(MidiConfig(), "MIDI output")
+    emotion: EmotionConfig = section(EmotionConfig(), "emotional intent")
+    source: str = field(default="<default>", compare=False)
+
+
+def default_config() -> Config:
+    """Every key at its default (what an empty file gives)."""
+    return Config()
+
+
+def models_dir(config: Config) -> Path:
+    """The folder the .tflite files are read from.
+
+    ``models.dir`` null -> the bundled ``<repo root>/models_tflite``; ``~`` is expanded; a relative
+    path is relative to the folder of the config file (or the working folder when the config did
+    not come from a file).
+    """
+    if config.models.dir is None:
+        return BUNDLED_MODELS_DIR
+    folder = Path(config.models.dir).expanduser()
+    if folder.is_absolute():
+        return folder
+    base = Path.cwd() if config.source.startswith("<") else Path(config.source).resolve().parent
+    return Path(os.path.normpath(base / folder))
+
+
+# --- rendering: documentation and default.yaml ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One rendered row: a key (``spec`` set) or a section (``spec`` None), with its default."""
+
+    path: str
+    depth: int
+    doc: str
+    default: Any = None
+    spec: KeySpec | None = None
+
+
+def schema_rows(cls: type = Config, default: Any = None, prefix: str = "", depth: int = 0) -> tuple[Row, ...]:
+    """Every section and key, depth first in declaration order, with defaults from the instance."""
+    if default is None:
+        default = cls()
+    rows: list[Row] = []
+    for item in schema_of(cls):
+        path = f"{prefix}.{item.name}" if prefix else item.name
+        if isinstance(item, SectionSpec):
+            rows.append(Row(path, depth, item.doc))
+            rows.extend(schema_rows(item.cls, getattr(default, item.name), path, depth + 1))
+        else:
+            rows.append(Row(path, depth, item.rule.doc, getattr(default, item.name), item))
+    return tuple(rows)
+
+
+def yaml_scalar(value: Any) -> str:
+    """``value`` as a YAML scalar that safe_load reads back unchanged (``""`` for empty text)."""
+    if isinstance(value, str) and value == "":
+        return '""'
+    text = yaml.safe_dump(value, default_flow_style=True)
+    return text.removesuffix("\n").removesuffix("\n...")
+
+
+def schema_markdown() -> str:
+    """Markdown reference of every key: one table per top-level section."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    out: list[str] = ["# Configuration keys", ""]
+    out.append("All keys are optional; a missing key takes its default. Generated from "
+               "`kelly_edge/config/schema.py`.")
+    for row in schema_rows():
+        if row.depth == 0:
+            out += ["", f"## `{row.path}`: {row.doc}", "",
+                    "| Key | Type | Default | Allowed | Description |", "|---|---|---|---|---|"]
+        elif row.spec is None:
+            out.append(f"| `{row.path}` | section | | | {cell(row.doc)} |")
+        else:
+            allowed = row.spec.allowed_text(", ")
+            allowed = cell(allowed) if allowed else ""
+            out.append(f"| `{row.path}` | {row.spec.type_name} | `{cell(yaml_scalar(row.default))}` "
+                       f"| {allowed} | {cell(row.doc)} |")
+    return "\n".join(out) + "\n"
+
+
+DEFAULT_YAML_HEADER = """\
+# kelly-edge configuration: every key with its default value.
+# All keys are optional: a missing key (or section) takes the default shown here, so a config
+# file only needs the lines you change. Unknown keys and bad values are reported with their line.
+# Generated by kelly_edge.config.schema.default_yaml(); edit the schema, then regenerate.
+"""
+
+
+def default_yaml() -> str:
+    """The text of ``config/default.yaml``: every key at its default with a comment."""
+    body: list[tuple[str, str]] = []
+    for row in schema_rows():
+        name = row.path.rsplit(".", 1)[-1]
+        indent = "  " * row.depth
+        if row.spec is None:
+            if row.depth == 0 and body:
+                body.append(("", ""))
+            body.append((f"{indent}{name}:", row.doc))
+        else:
+            allowed = row.spec.allowed_text()
+            comment = f"{allowed}: {row.doc}" if allowed and row.spec.rule.allowed is None else row.doc
+            body.append((f"{indent}{name}: {yaml_scalar(row.default)}", comment))
+    width = max(len(text) for text, _ in body) + 2
+    lines = [f"{text:<{width}}# {comment}" if comment else text for text, comment in body]
+    return DEFAULT_YAML_HEADER + "\n" + "\n".join(lines) + "\n"

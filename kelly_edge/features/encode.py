@@ -183,12 +183,13 @@ def encode_groove(
 
 
 def swing_estimate(heard_bar: np.ndarray, heard_prev_bar: np.ndarray) -> float:
-    """Crude swing cue, -0.5..0.5: energy on the 16th after each off-beat 8th vs on the 8th itself.
+    """Swing cue 0..0.5 (in 16ths): the share of off-beat 8th energy that lands a 16th late.
 
-    Swung 8ths land late, between the off-beat 8th (steps 2, 6, 10, 14) and the 16th after it.
+    Swung 8ths land late, between the off-beat 8th (steps 2, 6, 10, 14) and the 16th after it
+    (steps 3, 7, 11, 15). Straight 8ths give 0; every off-beat on the late 16th gives 0.5.
     """
     both = heard_bar + heard_prev_bar
     on_8th = float(both[2::4].sum())
     late = float(both[3::4].sum())
     total = on_8th + late
-    return 0.5 * (late - on_8th) / total if total > 1e-9 else 0.0
+    return 0.5 * late / total if total > 1e-9 else 0.0

@@ -241,7 +241,7 @@ GROOVE = ModelSpec(
         ("tempo", 1),  # tempo_bpm / 200
         ("onset_rate", 1),  # / 10
         ("syncopation", 1),  # share of onset energy on off-beat 16ths, 0..1
-        ("swing", 1),  # estimated lateness of off-beat 8ths, -0.5..0.5 of a 16th
+        ("swing", 1),  # lateness of off-beat 8ths, 0..0.5 of a 16th (encode.swing_estimate)
         ("prev_hits", N_STEPS),  # what the box played last bar (melody onsets), 0/1
         ("reserved", 8),
     ),

@@ -1,0 +1,545 @@
+"""The generator: the five models' latest outputs -> melody, chord and bass MIDI on a 16th grid.
+
+The engine calls :meth:`Generator.plan_step` once per 16th step, at least half a step before the
+step's grid time, and :meth:`Generator.advance` every hop. Planning decides the step's notes and
+queues their note-ons *and* note-offs (and CCs) with timestamps in a heap; advancing sends what is
+due to the sink in time order. Because every note-on is queued together with its note-off, and
+every later decision that shortens, cancels or silences a note edits that pair, a note can never
+be left hanging (the original plugin's stuck-note risk).
+
+Voices (each on its configured channel and inside its configured ``[low, high]``):
+
+* **melody** (monophonic): on each step a seeded draw against the groove's hit probability x
+  ``melody_density`` decides whether a note starts; micro-timing moves it by up to half a step; the
+  pitch is sampled from the melody distribution at ``temperature``, masked to the range and the
+  key's scale (minor: natural minor + harmonic-minor leading tone), falling back to the nearest
+  in-key chord tone when the distribution has no mass there. Length: the dynamics length ratio x
+  the time from the step's grid time to the next beat (a quarter-note grid: a full beat for a
+  note on the beat, one 16th for the last 16th of a beat), at least ``MIN_NOTE_S``; each new
+  melody note ends the previous one.
+* **chord**: decided at each beat from the harmony distribution (:func:`theory.choose_chord`:
+  in-key roots or strong preference, with hysteresis). On a change, at each bar start and after a
+  pause (gate closed, voice re-enabled, panic) a close voicing with the least movement from the
+  previous one is struck, releasing the previous chord at the same instant (note-offs first). It
+  is held until the next bar start.
+* **bass**: the chord root, in the lowest octave of the bass range, on beats 1 and 3, on chord
+  changes and after a pause; one beat long or until the next bass note.
+
+Velocity: (base x 127 +- spread x 30 + accent x 40 on steps 0/4/8/12) x voice balance x 1.5, then
++- humanise x ``HUMANIZE_VELOCITY``, clipped to 1..127. CC1, CC11 and CC74 follow the dynamics on
+the melody channel, at most once per beat and only when they moved by ``CC_MIN_CHANGE``. The
+dynamics' CC64 (sustain) output is not used: chords are already held as pads, and a pedal left
+down is a stuck note in disguise; close and panic send CC64 0 all the same.
+
+Timing rules that keep the output valid whatever the models say: the sink only ever sees
+non-decreasing times (events are never queued before the last ``advance`` time); at equal times
+note-offs go before CCs, CCs before note-ons; a note-on of a pitch already sounding (or queued) on
+its channel first shortens that note to end at the new onset.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from kelly_edge.generate import theory
+from kelly_edge.midi import messages as mm
+from kelly_edge.midi.notes import ActiveNotes
+from kelly_edge.midi.sinks import MidiSink
+from kelly_edge.models import spec
+
+logger = logging.getLogger(__name__)
+
+VOICES = ("melody", "chord", "bass")
+MELODY, CHORD, BASS = 0, 1, 2
+
+MIN_NOTE_S = 0.03
+"""Shortest melody/bass note, seconds (unless a later note-on of the same pitch or voice cuts it)."""
+HUMANIZE_VELOCITY = 10.0
+"""Velocity units of random variation at humanise 1."""
+HUMANIZE_TIMING = 0.08
+"""Random onset shift of melody notes at humanise 1, as a share of a 16th (~10 ms at 120 BPM)."""
+CC_MIN_CHANGE = 2
+"""A CC is resent only when its value moved by at least this much."""
+MELODY_CCS = (mm.CC_MODULATION, mm.CC_EXPRESSION, mm.CC_BRIGHTNESS)
+
+# priorities of events at the same instant: offs first, then CCs, then ons
+_OFF, _CC, _ON = 0, 1, 2
+# note states
+_PLANNED, _SOUNDING, _DONE = 0, 1, 2
+# draws per step, one fixed block so the random sequence never depends on which branch ran
+_U_HIT, _U_PITCH, _U_MEL_SPREAD, _U_MEL_HUMAN, _U_MEL_TIME, _U_CHORD_SPREAD, _U_CHORD_HUMAN = range(7)
+_U_BASS_SPREAD, _U_BASS_HUMAN = 7, 8
+_N_DRAWS = 9
+
+_DYN = spec.DYNAMICS
+_D_VELOCITY = _DYN.output_slice("velocity").start
+_D_SPREAD = _DYN.output_slice("velocity_spread").start
+_D_ACCENT = _DYN.output_slice("accent").start
+_D_LENGTH = _DYN.output_slice("length").start
+_D_CCS = (_DYN.output_slice("cc1").start, _DYN.output_slice("cc11").start, _DYN.output_slice("cc74").start)
+_D_BALANCE = _DYN.output_slice("voice_balance").start
+_D_HUMANIZE = _DYN.output_slice("humanize").start
+_G_HIT = spec.GROOVE.output_slice("hit_prob").start
+_G_MICRO = spec.GROOVE.output_slice("micro_timing").start
+
+
+def _clip(x: float, lo: float, hi: float, default: float = 0.0) -> float:
+    """``x`` clipped to ``[lo, hi]``; NaN -> ``default`` (model outputs are not trusted)."""
+    x = float(x)
+    if math.isnan(x):
+        return default
+    return lo if x < lo else hi if x > hi else x
+
+
+class _Event:
+    """A queued message; ``cancelled`` events are skipped when popped (lazy heap deletion)."""
+
+    __slots__ = ("msg", "ch", "note", "cancelled")
+
+    def __init__(self, msg: bytes, ch: int, note: _Note | None) -> None:
+        self.msg = msg
+        self.ch = ch
+        self.note = note
+        self.cancelled = False
+
+
+class _Note:
+    """One planned note: its queued on/off events, times and state (planned, sounding, done)."""
+
+    __slots__ = ("voice", "ch", "pitch", "key", "t_on", "t_off", "on_ev", "off_ev", "state")
+
+    def __init__(self, voice: int, ch: int, pitch: int, t_on: float, t_off: float) -> None:
+        self.voice = voice
+        self.ch = ch
+        self.pitch = pitch
+        self.key = ch * 128 + pitch
+        self.t_on = t_on
+        self.t_off = t_off
+        self.on_ev: _Event | None = None
+        self.off_ev: _Event | None = None
+        self.state = _PLANNED
+
+
+class Generator:
+    """Turns model outputs into timed MIDI for three voices; see the module docstring for the rules.
+
+    ``settings`` is duck-typed: ``seed``, ``melody_density``, ``temperature`` and ``melody``,
+    ``chord``, ``bass`` each with ``enabled``, ``channel`` (1..16), ``low``, ``high``.
+    Public state read by the engine to build model inputs: ``melody_history`` (last <= 3 melody
+    notes, most recent last), ``current_chord`` (chord class, ``spec.NO_CHORD`` for none),
+    ``prev_hits`` ((16,) float32 0/1 melody onsets of the last completed bar); ``notes_started``
+    counts note-ons sent.
+    """
+
+    def __init__(self, settings: Any, sink: MidiSink) -> None:
+        self._sink = sink
+        voices = [getattr(settings, name) for name in VOICES]
+        self._ch = [mm.wire_channel(int(v.channel)) for v in voices]
+        self._low = [int(v.low) for v in voices]
+        self._high = [int(v.high) for v in voices]
+        for name, lo, hi in zip(VOICES, self._low, self._high):
+            mm.check_data(f"{name} low", lo)
+            mm.check_data(f"{name} high", hi)
+            if lo > hi:
+                raise ValueError(f"{name} range is empty: low {lo} > high {hi}")
+        self._enabled = [bool(v.enabled) for v in voices]
+        self._waiting = [False, False, False]  # re-enabled, waiting for the next beat
+        self._restrike = [False, True, True]  # chord/bass: strike at the next beat that may
+        self._density = _clip(settings.melody_density, 0.0, 2.0, 1.0)
+        self._temperature = _clip(settings.temperature, 0.05, 2.0, 1.0)
+        self._rng = np.random.default_rng(int(settings.seed))
+
+        # --- queue and note bookkeeping
+        self._heap: list[tuple[float, int, int, _Event]] = []
+        self._seq = itertools.count()
+        self._by_key: list[_Note | None] = [None] * (16 * 128)  # latest note per (ch, pitch)
+        self._voice_notes: list[list[_Note]] = [[], [], []]
+        self._active = ActiveNotes()
+        self._cc_channels: set[int] = set()
+        self._now = 0.0  # every event up to here has been sent; nothing is ever queued before it
+        self._closed = False
+
+        # --- musical state
+        self.melody_history: tuple[int, ...] = ()
+        self.current_chord: int = spec.NO_CHORD
+        self.prev_hits = np.zeros(spec.N_STEPS, dtype=np.float32)
+        self._bar_hits = np.zeros(spec.N_STEPS, dtype=np.float32)
+        self._bar = 0
+        self._voicing: tuple[int, ...] = ()
+        self._chord_until = -math.inf
+        self._melody_last_on = -math.inf
+        self._cc_last = [-1, -1, -1]
+        self.notes_started = 0
+
+        # --- preallocated work arrays (planning)
+        self._u = np.zeros(_N_DRAWS)
+        self._key: tuple[int, bool] | None = None
+        self._scale_pcs: tuple[int, ...] = ()
+        self._range_mask = np.zeros(128)
+        self._range_mask[self._low[MELODY] : self._high[MELODY] + 1] = 1.0
+        self._mel_mask = np.zeros(128)
+        self._p = np.zeros(128)
+        self._w = np.zeros(128)
+        self._cum = np.zeros(128)
+        self._hp = np.zeros(spec.N_CHORD_CLASSES)
+        self._dyn = np.zeros(spec.DYNAMICS.n_out)
+
+    # --- public API ---------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def plan_step(
+        self,
+        *,
+        step_index: int,
+        t_step: float,
+        step_s: float,
+        tonic: int,
+        major: bool,
+        emotion: np.ndarray,
+        melody: np.ndarray,
+        harmony: np.ndarray,
+        dynamics: np.ndarray,
+        groove: np.ndarray,
+        gate_open: bool,
+    ) -> None:
+        """Decide and queue the events of 16th step ``step_index`` (grid time ``t_step`` seconds).
+
+        ``melody`` (128,) note distribution, ``harmony`` (64,) chord distribution, ``dynamics``
+        (16,), ``groove`` (32,) per the spec; the arrays are read, never kept. ``step_s`` is the
+        16th duration at the current tempo. ``emotion`` (64,) is accepted for completeness: the
+        models have already conditioned their outputs on it. ``gate_open`` False: no note-ons.
+        """
+        del emotion
+        if self._closed:
+            return
+        t_step, step_s = float(t_step), float(step_s)
+        step = step_index % spec.N_STEPS
+        bar = step_index // spec.N_STEPS
+        if bar != self._bar:  # steps were skipped across a bar line: publish what the bar had
+            self._publish_bar()
+            self._bar = bar
+        self._rng.random(out=self._u)
+        self._set_key(int(tonic) % 12, bool(major))
+        self._read_dynamics(dynamics)
+        beat = step % 4 == 0
+        if not gate_open:
+            self._restrike[CHORD] = self._restrike[BASS] = True
+        if beat:
+            for v in range(3):
+                if self._waiting[v]:
+                    self._waiting[v] = False
+                    self._restrike[v] = True
+            changed = self._decide_chord(harmony) if gate_open else False
+            if gate_open:
+                self._plan_chord(t_step, step, step_s, changed)
+                self._plan_bass(t_step, step, step_s, changed)
+            self._plan_ccs(t_step)
+        if gate_open:
+            self._plan_melody(t_step, step, step_s, melody, groove)
+        if step == spec.N_STEPS - 1:
+            self._publish_bar()
+            self._bar = bar + 1
+
+    def advance(self, now: float) -> None:
+        """Send every queued event due at or before ``now`` (seconds), in time order.
+
+        Called every hop; when nothing is due it returns without allocating.
+        """
+        if now > self._now:
+            self._now = now
+        heap = self._heap
+        if not heap or heap[0][0] > now:
+            return
+        sink = self._sink
+        active = self._active
+        while heap and heap[0][0] <= now:
+            t, kind, _, ev = heapq.heappop(heap)
+            if ev.cancelled:
+                continue
+            sink.send(t, ev.msg)
+            note = ev.note
+            if note is None:
+                self._cc_channels.add(ev.ch)
+            elif kind == _ON:
+                note.state = _SOUNDING
+                active.on(note.ch, note.pitch)
+                self.notes_started += 1
+            else:
+                active.off(note.ch, note.pitch)
+                self._forget(note)
+
+    def set_voice_enabled(self, voice: str, enabled: bool, now: float) -> None:
+        """Switch a voice on or off at ``now``.
+
+        Off: its sounding notes are released at once and its queued notes dropped. On: it resumes
+        at the next beat that is planned (the chord and bass strike there).
+        """
+        if voice not in VOICES:
+            raise ValueError(f"unknown voice {voice!r}: expected one of {', '.join(VOICES)}")
+        v = VOICES.index(voice)
+        if self._closed or bool(enabled) == self._enabled[v]:
+            return
+        self._enabled[v] = bool(enabled)
+        if enabled:
+            self._waiting[v] = True
+            return
+        self._waiting[v] = False
+        notes = self._voice_notes[v]
+        self._voice_notes[v] = []
+        for note in notes:  # notes not yet started are dropped before anything due is sent
+            if note.state == _PLANNED:
+                self._drop(note, now)
+        self.advance(now)
+        for note in notes:
+            self._drop(note, self._now)
+        if v == CHORD:
+            self._chord_until = -math.inf
+
+    def panic(self, now: float) -> None:
+        """Silence everything at ``now`` (notes off, queue dropped, CC123/120/64 0); keep generating."""
+        if self._closed:
+            return
+        self._silence(now)
+        self._restrike[CHORD] = self._restrike[BASS] = True
+        self._chord_until = -math.inf
+
+    def close(self, now: float) -> None:
+        """End: like :meth:`panic`, then plan nothing more. Idempotent; does not close the sink."""
+        if self._closed:
+            return
+        self._silence(now)
+        self._closed = True
+
+    # --- planning: voices ---------------------------------------------------------------------
+    def _decide_chord(self, harmony: np.ndarray) -> bool:
+        hp = self._hp
+        np.copyto(hp, harmony[: spec.N_CHORD_CLASSES])
+        np.nan_to_num(hp, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.maximum(hp, 0.0, out=hp)
+        assert self._key is not None
+        new = theory.choose_chord(hp, current=self.current_chord, tonic=self._key[0], major=self._key[1])
+        changed = new != self.current_chord
+        if changed:
+            logger.debug("chord %s -> %s", spec.chord_name(self.current_chord), spec.chord_name(new))
+        self.current_chord = new
+        return changed
+
+    def _plan_chord(self, t_step: float, step: int, step_s: float, changed: bool) -> None:
+        if not self._enabled[CHORD] or self._waiting[CHORD] or self.current_chord == spec.NO_CHORD:
+            return
+        t = max(t_step, self._now)
+        if not (changed or step == 0 or self._restrike[CHORD] or t >= self._chord_until):
+            return
+        self._restrike[CHORD] = False
+        voicing = theory.choose_voicing(
+            theory.chord_pitch_classes(self.current_chord), self._low[CHORD], self._high[CHORD], self._voicing
+        )
+        if not voicing:
+            return
+        self._release_voice(CHORD, t)
+        t_off = max(t_step + (spec.N_STEPS - step) * step_s, t + MIN_NOTE_S)
+        vel = self._velocity(CHORD, step, _U_CHORD_SPREAD, _U_CHORD_HUMAN)
+        for pitch in voicing:
+            self._add_note(CHORD, pitch, vel, t, t_off)
+        self._voicing = voicing
+        self._chord_until = t_off
+
+    def _plan_bass(self, t_step: float, step: int, step_s: float, changed: bool) -> None:
+        if not self._enabled[BASS] or self._waiting[BASS] or self.current_chord == spec.NO_CHORD:
+            return
+        if not (step in (0, 8) or changed or self._restrike[BASS]):
+            return
+        self._restrike[BASS] = False
+        root = theory.chord_root(self.current_chord)
+        assert root is not None
+        pitch = theory.lowest_pitch(root, self._low[BASS], self._high[BASS])
+        if pitch is None:
+            return
+        t = max(t_step, self._now)
+        self._release_voice(BASS, t)
+        t_off = max(t_step + 4 * step_s, t + MIN_NOTE_S)
+        self._add_note(BASS, pitch, self._velocity(BASS, step, _U_BASS_SPREAD, _U_BASS_HUMAN), t, t_off)
+
+    def _plan_melody(self, t_step: float, step: int, step_s: float, melody: np.ndarray, groove: np.ndarray) -> None:
+        if not self._enabled[MELODY] or self._waiting[MELODY]:
+            return
+        u = self._u
+        p_hit = _clip(groove[_G_HIT + step], 0.0, 1.0) * self._density
+        if not u[_U_HIT] < p_hit:
+            return
+        pitch = self._pick_pitch(melody, float(u[_U_PITCH]))
+        if pitch is None:
+            return
+        humanize = self._dyn[_D_HUMANIZE]
+        shift = _clip(groove[_G_MICRO + step], -0.5, 0.5) + humanize * HUMANIZE_TIMING * (2.0 * u[_U_MEL_TIME] - 1.0)
+        t = max(t_step + float(shift) * step_s, self._melody_last_on + MIN_NOTE_S, self._now)
+        gap_steps = 4 - step % 4
+        t_off = max(t_step + self._dyn[_D_LENGTH] * gap_steps * step_s, t + MIN_NOTE_S)
+        self._release_voice(MELODY, t)
+        vel = self._velocity(MELODY, step, _U_MEL_SPREAD, _U_MEL_HUMAN)
+        if self._add_note(MELODY, pitch, vel, t, float(t_off)):
+            self._melody_last_on = t
+            self.melody_history = (*self.melody_history[-2:], pitch)
+            self._bar_hits[step] = 1.0
+
+    def _plan_ccs(self, t_step: float) -> None:
+        if not self._enabled[MELODY]:
+            return
+        t = max(t_step, self._now)
+        ch = self._ch[MELODY]
+        for i, (control, index) in enumerate(zip(MELODY_CCS, _D_CCS)):
+            value = int(round(self._dyn[index] * 127))
+            if self._cc_last[i] < 0 or abs(value - self._cc_last[i]) >= CC_MIN_CHANGE:
+                self._push(t, _CC, mm.control_change(ch, control, value), ch, None)
+                self._cc_last[i] = value
+
+    # --- planning: helpers --------------------------------------------------------------------
+    def _set_key(self, tonic: int, major: bool) -> None:
+        if self._key == (tonic, major):
+            return
+        self._key = (tonic, major)
+        self._scale_pcs = theory.scale_pitch_classes(tonic, major)
+        theory.scale_note_mask(tonic, major, self._mel_mask)
+        self._mel_mask *= self._range_mask
+
+    def _read_dynamics(self, dynamics: np.ndarray) -> None:
+        """Copy the (16,) dynamics output, NaN -> 0, each value clipped to its documented range."""
+        d = self._dyn
+        np.copyto(d, dynamics[: spec.DYNAMICS.n_out])
+        np.nan_to_num(d, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+        np.clip(d, 0.0, 1.0, out=d)
+        d[_D_LENGTH] = max(0.05, d[_D_LENGTH])
+
+    def _velocity(self, voice: int, step: int, i_spread: int, i_human: int) -> int:
+        d, u = self._dyn, self._u
+        v = d[_D_VELOCITY] * 127.0 + d[_D_SPREAD] * 30.0 * (2.0 * u[i_spread] - 1.0)
+        if step % 4 == 0:
+            v += d[_D_ACCENT] * 40.0
+        v *= d[_D_BALANCE + voice] * 1.5
+        v += d[_D_HUMANIZE] * HUMANIZE_VELOCITY * (2.0 * u[i_human] - 1.0)
+        return int(min(127, max(1, round(float(v)))))
+
+    def _pick_pitch(self, melody: np.ndarray, u: float) -> int | None:
+        """Sample a melody note from the (128,) distribution at the temperature, in range and key."""
+        p, w, cum = self._p, self._w, self._cum
+        np.copyto(p, melody[:128])
+        np.nan_to_num(p, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.maximum(p, 0.0, out=p)
+        total = float(p.sum())
+        np.multiply(p, self._mel_mask, out=w)
+        top = float(w.max())
+        if not (top > 0.0 and float(w.sum()) > 1e-6 * total):
+            return self._fallback_pitch()
+        np.divide(w, top, out=w)
+        np.power(w, 1.0 / self._temperature, out=w)  # p^(1/T): the softmax of logits / T
+        np.cumsum(w, out=cum)
+        index = int(np.searchsorted(cum, u * cum[-1], side="right"))
+        if index > 127 or w[index] <= 0.0:
+            index = int(np.argmax(w))
+        return index
+
+    def _fallback_pitch(self) -> int | None:
+        """The in-key chord tone nearest the last melody note (tonic triad when no chord fits)."""
+        lo, hi = self._low[MELODY], self._high[MELODY]
+        assert self._key is not None
+        pcs = tuple(pc for pc in theory.chord_pitch_classes(self.current_chord) if pc in self._scale_pcs)
+        if not pcs:
+            pcs = theory.tonic_triad(*self._key)
+        ref = self.melody_history[-1] if self.melody_history else (lo + hi) / 2.0
+        pitch = theory.nearest_pitch(pcs, ref, lo, hi)
+        return pitch if pitch is not None else theory.nearest_pitch(self._scale_pcs, ref, lo, hi)
+
+    def _publish_bar(self) -> None:
+        np.copyto(self.prev_hits, self._bar_hits)
+        self._bar_hits[:] = 0.0
+
+    # --- the queue ----------------------------------------------------------------------------
+    def _push(self, t: float, kind: int, msg: bytes, ch: int, note: _Note | None) -> _Event:
+        ev = _Event(msg, ch, note)
+        heapq.heappush(self._heap, (t, kind, next(self._seq), ev))
+        return ev
+
+    def _add_note(self, voice: int, pitch: int, velocity: int, t_on: float, t_off: float) -> bool:
+        """Queue a note; a note of the same (channel, pitch) still sounding is ended at ``t_on``.
+
+        Returns False (nothing queued) when that pitch is already queued to start at ``t_on``.
+        """
+        ch = self._ch[voice]
+        prev = self._by_key[ch * 128 + pitch]
+        if prev is not None and prev.state != _DONE:
+            if prev.state == _PLANNED and prev.t_on >= t_on:
+                return False
+            self._release(prev, t_on)
+        note = _Note(voice, ch, pitch, t_on, t_off)
+        note.on_ev = self._push(t_on, _ON, mm.note_on(ch, pitch, velocity), ch, note)
+        note.off_ev = self._push(t_off, _OFF, mm.note_off(ch, pitch), ch, note)
+        self._by_key[note.key] = note
+        self._voice_notes[voice].append(note)
+        return True
+
+    def _release(self, note: _Note, t: float) -> None:
+        """Make ``note`` end by ``t``: move its note-off earlier, or cancel it if it would not start."""
+        if note.state == _DONE or note.t_off <= t:
+            return
+        assert note.on_ev is not None and note.off_ev is not None
+        if note.state == _PLANNED and t <= note.t_on:
+            note.on_ev.cancelled = note.off_ev.cancelled = True
+            self._forget(note)
+            return
+        note.off_ev.cancelled = True
+        note.off_ev = self._push(t, _OFF, note.off_ev.msg, note.ch, note)
+        note.t_off = t
+
+    def _release_voice(self, voice: int, t: float) -> None:
+        """End every note of ``voice`` by ``t`` (a new note or chord of that voice starts at ``t``)."""
+        notes = [n for n in self._voice_notes[voice] if n.state != _DONE]
+        for note in notes:
+            self._release(note, t)
+        self._voice_notes[voice] = [n for n in notes if n.state != _DONE]
+
+    def _drop(self, note: _Note, t: float) -> None:
+        """Remove ``note`` now: cancel its queued events; if it is sounding, send its note-off at ``t``."""
+        if note.state == _DONE:
+            return
+        assert note.on_ev is not None and note.off_ev is not None
+        note.on_ev.cancelled = note.off_ev.cancelled = True
+        if note.state == _SOUNDING:
+            self._sink.send(t, note.off_ev.msg)
+            self._active.off(note.ch, note.pitch)
+        self._forget(note)
+
+    def _forget(self, note: _Note) -> None:
+        """Mark ``note`` done. Dropping its event references breaks the note <-> event cycle, so
+        finished notes are freed by reference counting, never left to the cyclic garbage collector
+        (whose full passes can stall a real-time loop for milliseconds)."""
+        note.state = _DONE
+        note.on_ev = note.off_ev = None
+        if self._by_key[note.key] is note:
+            self._by_key[note.key] = None
+
+    def _silence(self, now: float) -> None:
+        """Send what is due by ``now``, except notes that would start just to be cut (starting at
+        ``now`` or later); then note-off every sounding note, drop the queue and send CC123/CC120/
+        CC64 0 on the channels used, all at ``now`` (or the last ``advance`` time if later)."""
+        for notes in self._voice_notes:
+            for note in notes:
+                if note.state == _PLANNED and note.t_on >= now:
+                    self._drop(note, now)
+        self.advance(now)
+        t = self._now
+        for notes in self._voice_notes:
+            for note in notes:
+                self._forget(note)
+        self._voice_notes = [[], [], []]
+        self._heap.clear()
+        for msg in self._active.panic_messages(self._cc_channels):
+            self._sink.send(t, msg)
+        self._active.clear()

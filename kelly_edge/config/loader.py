@@ -21,7 +21,18 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from kelly_edge.config.schema import Config, KeySpec, SectionSpec, closest, default_config, schema_of, show
+from kelly_edge.config.schema import (
+    Config,
+    FrozenMap,
+    KeySpec,
+    NamedSpec,
+    SectionSpec,
+    closest,
+    default_config,
+    required_keys,
+    schema_of,
+    show,
+)
 from kelly_edge.errors import ConfigError
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -34,6 +45,7 @@ class _Context:
     def __init__(self, source: str) -> None:
         self.source = source
         self.errors: list[tuple[int, str]] = []
+        self.lines: dict[str, int] = {}  # dotted leaf key -> its line, for cross-key messages
         self.constructor = SafeConstructor()
 
     def error(self, line: int, text: str) -> None:
@@ -93,6 +105,7 @@ def _build(cls: type, default: Any, node: MappingNode, prefix: str, ctx: _Contex
     pairs = _pairs(node, prefix, ctx)
     n_errors = len(ctx.errors)
     changes: dict[str, Any] = {}
+    deferred: list[tuple[NamedSpec, Node, str]] = []
     for name, (knode, vnode) in pairs.items():
         path = _join(prefix, name)
         row = rows.get(name)
@@ -102,18 +115,71 @@ def _build(cls: type, default: Any, node: MappingNode, prefix: str, ctx: _Contex
             ctx.error(_line(knode), f"unknown key {path}{hint}")
         elif isinstance(row, SectionSpec):
             changes[name] = _section(row, getattr(default, name), vnode, path, ctx)
+        elif isinstance(row, NamedSpec):  # after the other keys: entries may start from them
+            deferred.append((row, vnode, path))
         else:
             value, ok = _leaf(row, vnode, path, ctx)
             if ok:
                 changes[name] = value
     obj = dataclasses.replace(default, **changes) if changes else default
-    if len(ctx.errors) == n_errors:  # cross-key rules only when every key on its own is valid
-        for relation in getattr(cls, "RELATIONS", ()):
+    if deferred:
+        obj = dataclasses.replace(obj, **{row.name: _named(row, obj, vnode, path, ctx) for row, vnode, path in deferred})
+    valid = len(ctx.errors) == n_errors  # cross-key rules only when every key on its own is valid...
+    for relation in getattr(cls, "RELATIONS", ()):
+        if valid or relation.always:  # ...unless the rule copes with defaults in place of wrong values
             problem = relation.check(obj, prefix)
-            if problem:
-                present = [pairs[k][0] for k in relation.keys if k in pairs]
-                ctx.error(_line(present[0]) if present else _line(node), problem)
+            if not problem:
+                continue
+            present = [pairs[k][0] for k in relation.keys if k in pairs]
+            fallback = _line(present[0]) if present else _line(node)
+            if isinstance(problem, str):
+                ctx.error(fallback, problem)
+                continue
+            for blamed, text in [problem] if isinstance(problem, tuple) else problem:
+                ctx.error(ctx.lines.get(_join(prefix, blamed), fallback), text)
     return obj
+
+
+_ABSENT = object()  # a required key of a named entry not (yet) given
+
+
+def _named(row: NamedSpec, parent: Any, node: Node, path: str, ctx: _Context) -> FrozenMap[Any]:
+    """A named row: ``{name: entry}``, each entry an ``row.item`` section (see ``schema.named``)."""
+    if _is_null(node):
+        return FrozenMap()
+    keys = ", ".join(r.name for r in schema_of(row.item))
+    if not isinstance(node, MappingNode):
+        value, ok = ctx.construct(node, path)
+        if ok:
+            ctx.error(_line(node), f"{path} must be a mapping of names to sections ({keys}), got {show(value)}")
+        return FrozenMap()
+    required = required_keys(row.item)
+    entries: list[tuple[str, Any]] = []
+    for name, (knode, vnode) in _pairs(node, path, ctx).items():
+        sub = _join(path, name)
+        if row.base is not None:
+            start = row.base(parent)
+        else:
+            start = row.item(**{k: _ABSENT for k in required})
+        if _is_null(vnode):
+            entry = start
+        elif not isinstance(vnode, MappingNode):
+            value, ok = ctx.construct(vnode, sub)
+            if ok:
+                ctx.error(_line(vnode), f"{sub} must be a mapping of keys ({keys}), got {show(value)}")
+            continue
+        else:
+            entry = _build(row.item, start, vnode, sub, ctx)
+        given = {str(k.value) for k, _ in vnode.value} if isinstance(vnode, MappingNode) else set()
+        missing = [k for k in required if getattr(entry, k) is _ABSENT and k not in given]
+        if missing:  # (a given but invalid required key has its own message)
+            docs = {r.name: r.rule.doc for r in schema_of(row.item) if isinstance(r, KeySpec)}
+            what = "; ".join(f"{k}: {docs[k]}" for k in missing)
+            ctx.error(_line(knode), f"{sub} is missing {', '.join(missing)} ({what})")
+        if any(getattr(entry, k) is _ABSENT for k in required):
+            continue
+        entries.append((name, entry))
+    return FrozenMap(entries)
 
 
 def _section(row: SectionSpec, default: Any, node: Node, path: str, ctx: _Context) -> Any:
@@ -132,6 +198,7 @@ def _leaf(row: KeySpec, node: Node, path: str, ctx: _Context) -> tuple[Any, bool
     raw, ok = ctx.construct(node, path)
     if not ok:
         return None, False
+    ctx.lines[path] = _line(node)
     value, problem = row.check(raw)
     if problem:
         ctx.error(_line(node), f"{path} {problem}")

@@ -79,16 +79,70 @@ def section(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"section": doc})
 
 
+_T = typing.TypeVar("_T")
+
+
+class FrozenMap(typing.Mapping[str, _T]):
+    """An immutable, ordered, hashable ``{name: section}``: the value of a :func:`named` row.
+
+    A plain dict would make the frozen config unhashable; order is the file's order (presets and
+    footswitches are listed and cycled in the order the user wrote them).
+    """
+
+    __slots__ = ("_items", "_index")
+
+    def __init__(self, items: typing.Iterable[tuple[str, _T]] = ()) -> None:
+        self._items = tuple(items)
+        self._index = dict(self._items)
+
+    def __getitem__(self, name: str) -> _T:
+        return self._index[name]
+
+    def __iter__(self) -> typing.Iterator[str]:
+        return (name for name, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenMap):
+            return self._items == other._items
+        if isinstance(other, typing.Mapping):
+            return dict(self._items) == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({dict(self._items)!r})"
+
+
+def named(item: type, doc: str, *, base: Callable[[Any], Any] | None = None, example: str = "") -> Any:
+    """One mapping row of user-chosen names, each a section of ``item`` keys.
+
+    ``footswitches: {tap: {pin: 17, press: tap_tempo}}``. Every entry starts from ``base(parent)``
+    (the enclosing section as read from the same file, so a preset starts from the file's own
+    values) or, without ``base``, from ``item``'s class defaults; a key with no class default
+    (``REQUIRED``) must then be given. ``example`` (YAML text) is shown in ``default.yaml``.
+    """
+    return field(default=FrozenMap(), metadata={"named": (item, doc, base, example)})
+
+
 @dataclass(frozen=True)
 class Relation:
     """A rule across keys of one section, checked only when each key on its own is valid.
 
     ``check(obj, prefix)`` returns the whole problem ("generator.melody.low must be below ...")
-    or None. The message's line is that of the first of ``keys`` present in the file.
+    or None. The message's line is that of the first of ``keys`` present in the file. A check may
+    instead return ``(dotted key, problem)`` pairs (one or a list) to blame the line of that key
+    ("footswitches.b.pin uses GPIO 17, already used by ..."). ``always``: check even when other
+    keys of the section are wrong (the check then sees defaults in place of the wrong values).
     """
 
     keys: tuple[str, ...]
-    check: Callable[[Any, str], str | None]
+    check: Callable[[Any, str], str | tuple[str, str] | list[tuple[str, str]] | None]
+    always: bool = False
 
 
 # --- the key and section descriptions derived from the rows ----------------------------------
@@ -193,6 +247,25 @@ class SectionSpec:
     doc: str
 
 
+@dataclass(frozen=True)
+class NamedSpec:
+    """A mapping row of named entries, each an ``item`` section (see :func:`named`)."""
+
+    name: str
+    item: type
+    doc: str
+    base: Callable[[Any], Any] | None
+    example: str = ""
+
+
+def required_keys(cls: type) -> tuple[str, ...]:
+    """The keys of a section class that have no class default (must be given in a named entry)."""
+    return tuple(
+        f.name for f in dataclasses.fields(cls)
+        if "rule" in f.metadata and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+
+
 def closest(word: str, candidates: list[str]) -> str | None:
     """The closest candidate to a misspelt ``word``, or None when nothing is close."""
     close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
@@ -210,13 +283,15 @@ def _leaf_type(hint: Any) -> tuple[type, bool]:
 
 
 @functools.cache
-def schema_of(cls: type) -> tuple[KeySpec | SectionSpec, ...]:
+def schema_of(cls: type) -> tuple[KeySpec | SectionSpec | NamedSpec, ...]:
     """The rows of a section class, in declaration order (fields without a row are skipped)."""
     hints = typing.get_type_hints(cls)
-    rows: list[KeySpec | SectionSpec] = []
+    rows: list[KeySpec | SectionSpec | NamedSpec] = []
     for f in dataclasses.fields(cls):
         if "section" in f.metadata:
             rows.append(SectionSpec(f.name, hints[f.name], f.metadata["section"]))
+        elif "named" in f.metadata:
+            rows.append(NamedSpec(f.name, *f.metadata["named"]))
         elif "rule" in f.metadata:
             typ, nullable = _leaf_type(hints[f.name])
             rows.append(KeySpec(f.name, typ, nullable, f.metadata["rule"]))
@@ -249,6 +324,44 @@ def _voice_range(voice: VoiceConfig, prefix: str) -> str | None:
     return f"{prefix}.low must be below {prefix}.high ({voice.high}), got {voice.low}"
 
 
+def emotion_cycle(text: str) -> tuple[str, ...]:
+    """The names in an ``emotion.cycle`` value; ``""`` means one per family (the family names)."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    return names or spec.EMOTION_FAMILIES
+
+
+def _check_emotion_list(value: str) -> str | None:
+    """``emotion.cycle``: comma-separated thesaurus names (checked one by one, first problem told)."""
+    if value.strip() and not emotion_cycle(value):
+        return f"must list emotion names separated by commas, got {value!r}"
+    for name in emotion_cycle(value):
+        problem = _check_emotion_name(name)
+        if problem:
+            return problem
+    return None
+
+
+def _check_action(value: str) -> str | None:
+    from kelly_edge.control.actions import check_action
+
+    return check_action(value)
+
+
+def _check_path(value: str) -> str | None:
+    return None if value.strip() else f"must be a file path, got {value!r}"
+
+
+def _check_cpus(value: str) -> str | None:
+    """``realtime.cpu_affinity``: "" or CPU numbers and ranges separated by commas ("2,3", "0-1")."""
+    for part in value.replace(" ", "").split(","):
+        if not part and value.strip():
+            return f"must list CPU numbers like '2,3' or '0-1', got {value!r}"
+        lo, _, hi = part.partition("-")
+        if part and not (lo.isdigit() and (not hi or (hi.isdigit() and int(hi) >= int(lo)))):
+            return f"must list CPU numbers like '2,3' or '0-1', got {value!r}"
+    return None
+
+
 # --- the table --------------------------------------------------------------------------------
 
 MODEL_RATES = ("hop", "step", "beat", "bar")
@@ -266,6 +379,9 @@ class AudioConfig:
     input_gain_db: float = key(0.0, "gain in dB applied before every level-based cue", lo=-40, hi=40)
     gate_db: float = key(-50.0, "level in dBFS below which the input counts as silent", lo=-100, hi=0)
     silence_tail_s: float = key(2.0, "seconds below the gate after which no new notes start", lo=0, hi=60)
+    wait_for_devices: bool = key(
+        False, "a missing audio input or MIDI port at start-up: wait for it (retry every 1.5 s) instead of exit code 2"
+    )
 
 
 @dataclass(frozen=True)
@@ -285,6 +401,15 @@ class SchedulerConfig:
     """Real-time budget of the per-hop model scheduler."""
 
     budget_ms: float = key(10.0, "milliseconds of model time allowed per 10 ms hop", lo=1, hi=100)
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    """Scheduling of the live box's processing and MIDI threads."""
+
+    priority: int = key(0, "SCHED_FIFO priority of the processing and MIDI threads (needs rtprio); 0 = normal", lo=0, hi=99)
+    cpu_affinity: str = key("", 'CPUs the box runs on, e.g. "2,3" or "1-3"; "" = any', check=_check_cpus,
+                            allowed="CPU list")
 
 
 @dataclass(frozen=True)
@@ -355,6 +480,12 @@ class MidiConfig:
 
     port: str = key("", 'substring of the output port name; "" = first port')
     clock_out: bool = key(False, "send MIDI clock (24 PPQN)")
+    backend: str = key("alsa", "MIDI system of the output and clock-in ports", choices=("alsa", "jack"))
+    virtual: bool = key(False, "open a virtual output port (kelly-edge:out) for others to connect, instead of midi.port")
+    latency_ms: float = key(
+        5.0, "constant delay added to every live MIDI event so that each leaves exactly at its scheduled time", lo=0, hi=100
+    )
+    clock_in_port: str = key("", 'substring of the MIDI input port followed when tempo.source is midi_clock; "" = first port')
 
 
 @dataclass(frozen=True)
@@ -368,6 +499,155 @@ class EmotionConfig:
         allowed="thesaurus emotion name",
     )
     intent_amount: float = key(0.5, "how far the output leans toward intent", lo=0, hi=1)
+    cycle: str = key(
+        "",
+        'emotions the intent_next/intent_prev footswitches step through, comma-separated, then "no intent"; '
+        '"" = one per family (' + ", ".join(spec.EMOTION_FAMILIES) + ")",
+        check=_check_emotion_list,
+        allowed="thesaurus emotion names, comma-separated",
+    )
+
+
+GPIO_BACKENDS = ("auto", "lgpio", "rpigpio", "pigpio", "native", "mock")
+GPIO_LO, GPIO_HI = 0, 27  # BCM numbers of the Pi's 40-pin header
+
+
+@dataclass(frozen=True)
+class GpioConfig:
+    """Footswitch and LED hardware, through gpiozero."""
+
+    backend: str = key(
+        "auto",
+        "gpiozero pin backend: auto (lgpio on a Pi 5 or a current Pi OS), rpigpio or pigpio for older setups, "
+        "native, or mock (no hardware: rehearsal on a laptop)",
+        choices=GPIO_BACKENDS,
+    )
+    pull_up: bool = key(True, "switches connect their pin to ground (internal pull-up); false = to 3.3 V")
+    debounce_ms: float = key(20.0, "a switch must stay put this long before a change counts, ms", lo=0, hi=200)
+    hold_s: float = key(0.8, "a press held this long is a long_press, seconds", lo=0.2, hi=5)
+    double_press_s: float = key(0.35, "a second press within this is a double_press, seconds", lo=0.05, hi=2)
+    led_active_high: bool = key(True, "LEDs light when their pin is high (false: lit when low)")
+
+
+@dataclass(frozen=True)
+class FootswitchConfig:
+    """One footswitch: its pin and the action of each gesture."""
+
+    pin: int = key(REQUIRED, "BCM GPIO number of the switch", lo=GPIO_LO, hi=GPIO_HI)
+    press: str = key("none", "action of a short press", check=_check_action, allowed="an action")
+    long_press: str = key("none", "action when held for hold_s", check=_check_action, allowed="an action")
+    double_press: str = key("none", "action of two presses within gpio.double_press_s",
+                            check=_check_action, allowed="an action")
+    hold_s: float | None = key(None, "this switch's long-press time, seconds; null = gpio.hold_s", lo=0.2, hi=5)
+
+
+def _led(doc: str) -> Any:
+    return key(None, doc, lo=GPIO_LO, hi=GPIO_HI)
+
+
+@dataclass(frozen=True)
+class LedsConfig:
+    """Status LEDs by BCM GPIO number; null = no LED. Model LEDs: on = switched on, off = switched
+    off, blinking = running its heuristic fallback or recently deferred."""
+
+    emotion: int | None = _led("GPIO of the emotion model's LED")
+    harmony: int | None = _led("GPIO of the harmony model's LED")
+    melody: int | None = _led("GPIO of the melody model's LED")
+    dynamics: int | None = _led("GPIO of the dynamics model's LED")
+    groove: int | None = _led("GPIO of the groove model's LED")
+    tempo: int | None = _led("GPIO of the LED that flashes on every beat")
+    error: int | None = _led("GPIO of the error LED (flashes while something is wrong); null = the tempo LED flashes it")
+
+
+def _switched(name: str) -> Any:
+    return key(True, f"{name} model switched on (the toggle_{name} footswitch flips it)")
+
+
+@dataclass(frozen=True)
+class ActiveConfig:
+    """Which models are switched on at start. Off: melody mutes the melody voice, harmony the chord
+    and bass voices (their notes are released; switched on, they resume on the next beat); emotion
+    holds a neutral emotion (only the intent steers); dynamics and groove play a neutral, straight
+    feel."""
+
+    emotion: bool = _switched("emotion")
+    harmony: bool = _switched("harmony")
+    melody: bool = _switched("melody")
+    dynamics: bool = _switched("dynamics")
+    groove: bool = _switched("groove")
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """Remembering the footswitch state and the input calibration across restarts."""
+
+    persist: bool = key(False, "keep switched models, preset, intent and tapped tempo across restarts")
+    path: str = key(
+        "/var/lib/kelly-edge/state.json",
+        "state file (written atomically); relative paths are relative to this config file's folder",
+        check=_check_path,
+        allowed="file path",
+    )
+    calibration: str = key(
+        "/var/lib/kelly-edge/calibration.json",
+        "input gain per audio device, written by kelly-edge calibrate; relative paths are relative to this config file's folder",
+        check=_check_path,
+        allowed="file path",
+    )
+
+
+@dataclass(frozen=True)
+class PresetTempoConfig:
+    """The tempo a preset sets."""
+
+    bpm: float = key(TempoConfig().bpm, "beats per minute set when the preset is selected", lo=20, hi=300)
+
+
+@dataclass(frozen=True)
+class PresetConfig:
+    """One preset: what it sets when selected; keys it leaves out keep this file's values."""
+
+    tempo: PresetTempoConfig = section(PresetTempoConfig(), "tempo")
+    emotion: EmotionConfig = section(EmotionConfig(), "emotional intent")
+    active: ActiveConfig = section(ActiveConfig(), "models switched on")
+
+
+def _preset_base(config: Any) -> PresetConfig:
+    """A preset starts from the file's own values (so it only lists what it changes)."""
+    return PresetConfig(tempo=PresetTempoConfig(bpm=config.tempo.bpm), emotion=config.emotion, active=config.active)
+
+
+def _unique_pins(config: Any, prefix: str) -> list[tuple[str, str]] | None:
+    """No GPIO pin may serve two footswitches/LEDs; the later use is blamed."""
+    uses = [(f"footswitches.{name}.pin", sw.pin) for name, sw in config.footswitches.items()]
+    uses += [(f"leds.{f.name}", getattr(config.leds, f.name)) for f in dataclasses.fields(LedsConfig)]
+    seen: dict[int, str] = {}
+    problems = []
+    for path, pin in uses:
+        if pin is None:
+            continue
+        if pin in seen:
+            problems.append((path, f"{path} uses GPIO {pin}, already used by {seen[pin]}"))
+        else:
+            seen[pin] = path
+    return problems or None
+
+
+_FOOTSWITCH_EXAMPLE = """\
+tap:
+  pin: 17
+  press: tap_tempo
+  long_press: panic
+melody:
+  pin: 27
+  press: toggle_melody
+  double_press: freeze_emotion"""
+
+_PRESET_EXAMPLE = """\
+ballad:
+  tempo: {bpm: 70}
+  emotion: {intent: tenderness}
+  active: {groove: false}"""
 
 
 @dataclass(frozen=True)
@@ -377,11 +657,25 @@ class Config:
     audio: AudioConfig = section(AudioConfig(), "live audio input")
     tempo: TempoConfig = section(TempoConfig(), "tempo and where it comes from")
     scheduler: SchedulerConfig = section(SchedulerConfig(), "per-hop model scheduler")
+    realtime: RealtimeConfig = section(RealtimeConfig(), "real-time scheduling of the live box")
     models: ModelsConfig = section(ModelsConfig(), "the five models")
     generator: GeneratorConfig = section(GeneratorConfig(), "MIDI generator")
     midi: MidiConfig = section(MidiConfig(), "MIDI output")
     emotion: EmotionConfig = section(EmotionConfig(), "emotional intent")
+    gpio: GpioConfig = section(GpioConfig(), "footswitch and LED hardware")
+    footswitches: FrozenMap[FootswitchConfig] = named(
+        FootswitchConfig, "footswitches by name, each with a pin and gesture actions", example=_FOOTSWITCH_EXAMPLE
+    )
+    leds: LedsConfig = section(LedsConfig(), "status LEDs")
+    active: ActiveConfig = section(ActiveConfig(), "models switched on at start")
+    state: StateConfig = section(StateConfig(), "footswitch state and input calibration kept across restarts")
+    presets: FrozenMap[PresetConfig] = named(
+        PresetConfig, "named presets: tempo, emotion and active overrides selected by footswitch",
+        base=_preset_base, example=_PRESET_EXAMPLE,
+    )
     source: str = field(default="<default>", compare=False)
+
+    RELATIONS: ClassVar[tuple[Relation, ...]] = (Relation(("footswitches", "leds"), _unique_pins, always=True),)
 
 
 def default_config() -> Config:
@@ -405,6 +699,32 @@ def models_dir(config: Config) -> Path:
     return Path(os.path.normpath(base / folder))
 
 
+def state_path(config: Config) -> Path:
+    """The state file: ``state.path`` with ``~`` expanded, relative paths beside the config file."""
+    path = Path(config.state.path).expanduser()
+    if path.is_absolute():
+        return path
+    base = Path.cwd() if config.source.startswith("<") else Path(config.source).resolve().parent
+    return Path(os.path.normpath(base / path))
+
+
+def with_preset(config: Config, name: str | None) -> Config:
+    """The config as it plays with preset ``name`` selected (None: the file's own values).
+
+    A preset sets ``tempo.bpm``, the ``emotion`` section and the ``active`` switches; everything
+    else (and the presets themselves) stays. ``KeyError`` for an unknown preset name.
+    """
+    if name is None:
+        return config
+    preset = config.presets[name]
+    return dataclasses.replace(
+        config,
+        tempo=dataclasses.replace(config.tempo, bpm=preset.tempo.bpm),
+        emotion=preset.emotion,
+        active=preset.active,
+    )
+
+
 # --- rendering: documentation and default.yaml ------------------------------------------------
 
 
@@ -417,6 +737,29 @@ class Row:
     doc: str
     default: Any = None
     spec: KeySpec | None = None
+    named: NamedSpec | None = None  # a mapping row of named entries (``spec`` None too)
+
+
+def named_item_rows(named_spec: NamedSpec, prefix: str) -> tuple[Row, ...]:
+    """The keys of one entry of a named row, as ``<prefix>.<name>.<key>`` rows for the docs.
+
+    ``default`` is the class default, or ``REQUIRED`` for a required key or (``base`` set) a key
+    whose default is the file's own value.
+    """
+    def walk(cls: type, path: str, depth: int) -> list[Row]:
+        out: list[Row] = []
+        for item in schema_of(cls):
+            sub = f"{path}.{item.name}"
+            if isinstance(item, SectionSpec):
+                out.append(Row(sub, depth, item.doc))
+                out.extend(walk(item.cls, sub, depth + 1))
+            elif isinstance(item, KeySpec):
+                f = next(f for f in dataclasses.fields(cls) if f.name == item.name)
+                given = named_spec.base is None and f.default is not dataclasses.MISSING
+                out.append(Row(sub, depth, item.rule.doc, f.default if given else REQUIRED, item))
+        return out
+
+    return tuple(walk(named_spec.item, f"{prefix}.<name>", 1))
 
 
 def schema_rows(cls: type = Config, default: Any = None, prefix: str = "", depth: int = 0) -> tuple[Row, ...]:
@@ -429,6 +772,8 @@ def schema_rows(cls: type = Config, default: Any = None, prefix: str = "", depth
         if isinstance(item, SectionSpec):
             rows.append(Row(path, depth, item.doc))
             rows.extend(schema_rows(item.cls, getattr(default, item.name), path, depth + 1))
+        elif isinstance(item, NamedSpec):  # its entries' keys: named_item_rows (not in default.yaml)
+            rows.append(Row(path, depth, item.doc, getattr(default, item.name), named=item))
         else:
             rows.append(Row(path, depth, item.rule.doc, getattr(default, item.name), item))
     return tuple(rows)
@@ -454,6 +799,18 @@ def schema_markdown() -> str:
         if row.depth == 0:
             out += ["", f"## `{row.path}`: {row.doc}", "",
                     "| Key | Type | Default | Allowed | Description |", "|---|---|---|---|---|"]
+        if row.named is not None:
+            out.append(f"| `{row.path}` | named entries | `{{}}` | any names | {cell(row.doc)} |")
+            starts = "the file's value" if row.named.base is not None else "required"
+            for sub in named_item_rows(row.named, row.path):
+                if sub.spec is None:
+                    out.append(f"| `{sub.path}` | section | | | {cell(sub.doc)} |")
+                    continue
+                default = starts if sub.default is REQUIRED else f"`{cell(yaml_scalar(sub.default))}`"
+                out.append(f"| `{sub.path}` | {sub.spec.type_name} | {default} | "
+                           f"{cell(sub.spec.allowed_text(', '))} | {cell(sub.doc)} |")
+        elif row.depth == 0:
+            pass
         elif row.spec is None:
             out.append(f"| `{row.path}` | section | | | {cell(row.doc)} |")
         else:
@@ -478,7 +835,12 @@ def default_yaml() -> str:
     for row in schema_rows():
         name = row.path.rsplit(".", 1)[-1]
         indent = "  " * row.depth
-        if row.spec is None:
+        if row.named is not None:
+            if row.depth == 0 and body:
+                body.append(("", ""))
+            body.append((f"{indent}{name}: {{}}", f"{row.doc}; for example:"))
+            body.extend((f"{indent}#   {line}", "") for line in row.named.example.splitlines())
+        elif row.spec is None:
             if row.depth == 0 and body:
                 body.append(("", ""))
             body.append((f"{indent}{name}:", row.doc))

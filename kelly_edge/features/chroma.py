@@ -1,0 +1,205 @@
+"""Chroma (pitch-class energy) from the mel extractor's spectrum.
+
+Two ways, sharing one band taper (weight 1 inside ``[fmin, fmax]``, falling as cos² over a
+quarter octave outside each edge, so a partial crossing an edge does not make the chroma jump):
+
+- :func:`chroma_filterbank`: a static ``(12, n_bins)`` matrix; ``fb @ power`` folds each FFT bin
+  onto the pitch classes near its *centre* frequency. Cheap, but a 46 ms window has bins 21.5 Hz
+  apart (22.05 kHz / 1024) while A1 and Bb1 are 6.5 Hz apart: below ~400 Hz a bin cannot tell
+  neighbouring semitones apart, so each bin's weight is a Gaussian over pitch classes as wide as
+  the bin is in semitones (at least one) and low notes come out smeared over 3–5 classes.
+- :class:`InstantaneousChroma` (what the feature context uses): the phase advance of each bin
+  between two consecutive hops gives the *instantaneous frequency* of the partial that dominates
+  it (phase vocoder), precise to a fraction of a semitone even for bass notes, because every bin
+  of a partial's main lobe reports the partial's true frequency. Each bin's power goes to the
+  pitch classes near that frequency (Gaussian, ``sigma`` semitones). On rendered Bach chorales it
+  correlates ~0.9 with the score's pitch-class durations, against ~0.5 for the static filterbank.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kelly_edge.models import spec
+
+CHROMA_FMIN = 27.5  # A0, lowest piano note
+CHROMA_FMAX = 2000.0  # above this, upper partials blur harmony more than they reveal it (on rendered
+# chorales a 1.5–2 kHz top edge found the key more often than 5 kHz)
+BASS_FMIN = 27.5
+BASS_FMAX = 250.0  # roughly B3: where bass lines live
+TAPER_OCTAVES = 0.25
+
+
+def _band_taper(freqs: np.ndarray, fmin: float, fmax: float, taper_octaves: float) -> np.ndarray:
+    """1 inside [fmin, fmax], falling as cos² to 0 over ``taper_octaves`` outside each edge."""
+    with np.errstate(divide="ignore"):
+        octs = np.log2(np.maximum(freqs, 1e-9))
+    below = np.clip((np.log2(fmin) - octs) / taper_octaves, 0.0, 1.0)
+    above = np.clip((octs - np.log2(fmax)) / taper_octaves, 0.0, 1.0)
+    outside = np.maximum(below, above)
+    taper = np.cos(0.5 * np.pi * outside) ** 2
+    taper[(outside >= 1.0) | (freqs <= 0)] = 0.0  # exactly zero, so unused bins can be skipped
+    return taper
+
+
+def chroma_filterbank(
+    *,
+    sample_rate: int,
+    n_fft: int,
+    fmin: float = CHROMA_FMIN,
+    fmax: float = CHROMA_FMAX,
+    taper_octaves: float = TAPER_OCTAVES,
+    tuning_hz: float = 440.0,
+) -> np.ndarray:
+    """Pitch-class filterbank ``(12, n_fft//2+1) float32``; row 0 is C, row 9 is A.
+
+    ``chroma = fb @ power`` is the power (|X|²) of the spectrum folded onto the 12 pitch classes.
+    """
+    if not 0 < fmin < fmax:
+        raise ValueError(f"chroma_filterbank: need 0 < fmin < fmax, got {fmin}, {fmax}")
+    freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    df = sample_rate / n_fft
+    taper = _band_taper(freqs, fmin, fmax, taper_octaves)
+    used = taper > 0
+    f = freqs[used]
+    pitch = 69.0 + 12.0 * np.log2(f / tuning_hz)  # MIDI pitch of each bin centre
+    lo = np.maximum(f - 0.5 * df, 1e-3)
+    width = np.maximum(12.0 * np.log2((f + 0.5 * df) / lo), 1.0)  # bin width in semitones, >= 1
+    pcs = np.arange(spec.N_PITCH_CLASSES, dtype=np.float64)[:, None]
+    dist = np.mod(pitch[None, :] - pcs + 6.0, 12.0) - 6.0  # signed distance to each pitch class
+    weights = np.exp(-0.5 * (dist / (0.5 * width[None, :])) ** 2)
+    weights /= weights.sum(axis=0, keepdims=True)
+    fb = np.zeros((spec.N_PITCH_CLASSES, freqs.size), dtype=np.float64)
+    fb[:, used] = weights * taper[used][None, :]
+    return fb.astype(np.float32)
+
+
+def bass_chroma_filterbank(
+    *, sample_rate: int, n_fft: int, fmin: float = BASS_FMIN, fmax: float = BASS_FMAX
+) -> np.ndarray:
+    """Chroma filterbank of the bass band only (27.5–250 Hz), ``(12, n_fft//2+1) float32``.
+
+    Used for the bass note (chord root / inversion). Its pitch resolution is limited by the bin
+    spacing: with a 46 ms window, neighbouring bass semitones share bins.
+    """
+    return chroma_filterbank(sample_rate=sample_rate, n_fft=n_fft, fmin=fmin, fmax=fmax)
+
+
+def normalize_max(x: np.ndarray, *, out: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """``out = x / max(max(x), floor)``; all zero when ``max(x) <= 0``.
+
+    A positive ``floor`` makes quiet input fade towards zero instead of being blown up to max 1
+    (e.g. the chroma energy of a tone at the level gate).
+    """
+    peak = float(x.max())
+    if not peak > 0.0:
+        out[...] = 0.0
+        return out
+    if out.dtype == x.dtype:
+        np.multiply(x, 1.0 / max(peak, floor), out=out)
+    else:  # copy-cast first: a mixed-dtype ufunc would allocate a cast buffer
+        np.copyto(out, x, casting="same_kind")
+        out *= 1.0 / max(peak, floor)
+    return out
+
+
+class InstantaneousChroma:
+    """Chroma and bass chroma from instantaneous frequencies, one hop at a time.
+
+    ``update(spectrum, power)`` takes the rfft ``(n_fft//2+1,) complex128`` of the current frame and
+    its power (float64), both from a :class:`~kelly_edge.features.mel.MelExtractor` advanced by exactly one
+    hop since the previous call, and fills ``chroma`` (12,) and ``bass`` (12,) float64 with
+    pitch-class power. Only bins up to the top taper edge are processed; all buffers are preallocated.
+
+    The phase advance is unambiguous within ±n_fft/(2·hop) bins of the bin centre (±2.3 at
+    1024/220), wider than the ±2-bin main lobe of a Hann window, so every bin of a stable
+    partial's lobe is attributed to the partial's frequency. Partials closer than about two bins
+    (43 Hz at 22.05 kHz / 1024, 47 Hz at 48 kHz / 2048) share bins and their frequencies blur:
+    notes from A1 (55 Hz) up are resolved, a bass guitar's low E1 (41 Hz) is not reliably.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        n_fft: int,
+        hop_length: int,
+        fmin: float = CHROMA_FMIN,
+        fmax: float = CHROMA_FMAX,
+        bass_fmin: float = BASS_FMIN,
+        bass_fmax: float = BASS_FMAX,
+        sigma: float = 0.3,
+        tuning_hz: float = 440.0,
+    ) -> None:
+        n_bins = n_fft // 2 + 1
+        freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+        main = _band_taper(freqs, fmin, fmax, TAPER_OCTAVES)
+        bass = _band_taper(freqs, bass_fmin, bass_fmax, TAPER_OCTAVES)
+        used = np.nonzero((main > 0) | (bass > 0))[0]
+        self._lo = int(used[0]) if used.size else 1
+        self._hi = min(n_bins, int(used[-1]) + 1) if used.size else 2
+        k = np.arange(self._lo, self._hi, dtype=np.float64)
+        nb = k.size
+        self._taper_main = main[self._lo : self._hi]
+        self._taper_bass = bass[self._lo : self._hi]
+        # expected phase advance of each bin centre over one hop, wrapped to [-pi, pi)
+        self._expected = (np.mod(2.0 * np.pi * k * hop_length / n_fft + np.pi, 2.0 * np.pi) - np.pi)
+        self._k = k
+        self._dev_to_bins = np.float64(n_fft / (2.0 * np.pi * hop_length))
+        self._bin_hz = np.float64(sample_rate / n_fft)
+        self._pitch_offset = np.float64(69.0 - 12.0 * np.log2(tuning_hz))
+        self._inv_sigma = np.float64(1.0 / sigma)
+        self._pcs = np.repeat(np.arange(12, dtype=np.float64)[:, None], nb, axis=1)
+        self._ones12 = np.ones(12, dtype=np.float64)
+        self._phase = np.zeros(nb, dtype=np.float64)
+        self._prev_phase = np.zeros(nb, dtype=np.float64)
+        self._dphi = np.zeros(nb, dtype=np.float64)
+        self._pitch = np.zeros(nb, dtype=np.float64)
+        self._dist = np.zeros((12, nb), dtype=np.float64)
+        self._dist2 = np.zeros((12, nb), dtype=np.float64)
+        self._colsum = np.zeros(nb, dtype=np.float64)
+        self._pw = np.zeros(nb, dtype=np.float64)
+        self._pn = np.zeros(nb, dtype=np.float64)
+        self.chroma = np.zeros(12, dtype=np.float64)
+        self.bass = np.zeros(12, dtype=np.float64)
+
+    def update(self, spectrum: np.ndarray, power: np.ndarray) -> None:
+        """Fill ``chroma`` and ``bass`` from this hop's spectrum (see the class docstring)."""
+        lo, hi = self._lo, self._hi
+        x = spectrum[lo:hi]
+        np.arctan2(x.imag, x.real, out=self._phase)
+        d = self._dphi
+        np.subtract(self._phase, self._prev_phase, out=d)
+        d -= self._expected
+        d += np.pi
+        np.mod(d, 2.0 * np.pi, out=d)
+        d -= np.pi  # deviation from the bin centre's advance, radians
+        self._prev_phase[...] = self._phase
+        p = self._pitch
+        np.multiply(d, self._dev_to_bins, out=p)
+        p += self._k
+        p *= self._bin_hz  # instantaneous frequency, Hz
+        np.maximum(p, 1.0, out=p)
+        np.log2(p, out=p)
+        p *= 12.0
+        p += self._pitch_offset  # MIDI pitch
+        np.mod(p, 12.0, out=p)  # pitch class as a real number in [0, 12)
+        w, w2 = self._dist, self._dist2
+        np.copyto(w, p)  # every row the pitch (broadcast copies allocate nothing; broadcast
+        w -= self._pcs  # ufuncs would allocate a buffer)
+        np.abs(w, out=w)
+        np.subtract(12.0, w, out=w2)
+        np.minimum(w, w2, out=w)  # circular distance to each pitch class, semitones (elementwise
+        # ops only: np.mod on a 2-D array is ~10x slower than these)
+        w *= self._inv_sigma
+        np.square(w, out=w)
+        w *= -0.5
+        np.exp(w, out=w)
+        np.dot(self._ones12, w, out=self._colsum)
+        np.maximum(self._colsum, 1e-12, out=self._colsum)
+        # each bin's weights must sum to one: divide the bin's power instead of the 12 weights
+        np.divide(power[lo:hi], self._colsum, out=self._pn)
+        np.multiply(self._pn, self._taper_main, out=self._pw)
+        np.dot(w, self._pw, out=self.chroma)
+        np.multiply(self._pn, self._taper_bass, out=self._pw)
+        np.dot(w, self._pw, out=self.bass)

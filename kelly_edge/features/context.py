@@ -1,0 +1,469 @@
+"""Everything the model encoders need about the input, updated once per 10 ms hop.
+
+:class:`FeatureContext` owns the streaming :class:`~kelly_edge.features.mel.MelExtractor` and
+derives, from each hop's samples, power spectrum and log-mel frame: levels and the silence gate,
+onsets and tempo, chroma at three time scales, the key (with hysteresis), the 16 descriptors of
+:class:`~kelly_edge.models.spec.Desc` and the per-16th onset accents of the current and previous
+bar. The engine reads the results as attributes after each :meth:`FeatureContext.update` and
+passes them to the encoders in :mod:`kelly_edge.features.encode`.
+
+Real-time rules: every array is allocated in ``__init__``; ``update`` writes into them (the only
+per-hop allocation is the output of ``np.fft.rfft``). Public arrays are read-only views of those
+buffers: they change on every update, so copy one if you need to keep it. Any input (NaN, inf,
+huge values, full-scale noise) gives finite features.
+
+Time constants are exponential moving averages (EMA) unless a ring buffer is named: "~1 s" means
+an EMA whose time constant is one second.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from kelly_edge.features import chroma as chroma_mod
+from kelly_edge.features import key as key_mod
+from kelly_edge.features.mel import AMIN, MelExtractor, sine_power_reference
+from kelly_edge.features.mel import hz_to_mel
+from kelly_edge.features.onset import OnsetDetector, SpectralFlux, TempoEstimator
+from kelly_edge.models import spec
+from kelly_edge.models.spec import Desc
+
+log = logging.getLogger(__name__)
+
+SAMPLE_CLIP = 1.0
+"""Samples (after input gain) are clipped to ±full scale, as an ADC or a preamp would: levels stay
+within the -100..0 dBFS of :class:`Desc` and wild input (1e30, int16-scaled floats) stays finite."""
+LEVEL_FLOOR_DB = -100.0
+MEL_SUMMARY_FLOOR_DB = -120.0  # below any real input's noise floor; hides the rate-dependent amin floor
+GAIN_RANGE_DB = (-120.0, 60.0)
+
+SUMMARY_TAU_S = 1.0  # mel_summary
+CHROMA_TAU_S = 1.0  # chroma_window, bass_chroma
+CHROMA_LONG_TAU_S = 20.0  # chroma_long (the key's memory)
+SPECTRAL_TAU_S = 1.0  # centroid, roll-off, flatness, low/high ratio
+LONG_TAU_S = 3.0  # level_db_long, onset_strength, silence share
+RANGE_WINDOW_S = 3.0  # ring of hop levels for level_range_db
+ONSET_RATE_WINDOW_S = 3.0  # ring of onset flags for onset_rate
+
+LOW_HZ = 250.0
+HIGH_HZ = 2000.0
+ROLLOFF = 0.85
+
+KEY_SWITCH_MARGIN = 0.03  # a new key must beat the current one's correlation by this...
+KEY_SWITCH_HOLD_S = 1.0  # ...continuously for this long
+
+_DB_TO_LN = math.log(10.0) / 10.0  # dB -> natural log of power
+_HALF_DB = 10.0 * math.log10(2.0)
+_HIST_STEP_DB = 0.5  # level histogram resolution for the p10/p90 range
+_HIST_LO_DB = LEVEL_FLOOR_DB
+_HIST_BINS = int(round((20.0 * math.log10(SAMPLE_CLIP) - _HIST_LO_DB) / _HIST_STEP_DB)) + 2
+
+
+def _alpha(tau_s: float, hop_s: float) -> float:
+    """EMA coefficient for a time constant ``tau_s`` at one update per ``hop_s``."""
+    return 1.0 - math.exp(-hop_s / tau_s)
+
+
+def mel_reference_db(n_fft: int, *, n_mels: int = spec.N_MELS, fmax: float = 8000.0) -> float:
+    """dB that a full-scale sine below 1 kHz reaches in its mel band; subtracted for ``mel_summary``.
+
+    The window-energy constant: a full-scale sine puts ``3·n_fft²/32`` of one-sided power into
+    the rfft of a periodic Hann window (Parseval; see :func:`~kelly_edge.features.mel.sine_power_reference`),
+    and a Slaney-normalised band in the linear (< 1 kHz) mel region weighs it by at most
+    ``2 / (f_hi - f_lo) = 1 / Δ`` where ``Δ`` is the band spacing in Hz (23.4 Hz for 128 bands
+    up to 8 kHz). So ``10·log10(3·n_fft² / (32·Δ))`` is 0 dB for a full-scale sine, whatever the
+    sample rate or FFT size (36.2 dB at n_fft 1024, 42.3 dB at 2048). Sines above 1 kHz fall in
+    wider bands and read lower, as in any Slaney-normalised mel spectrogram.
+    """
+    max_mel = float(hz_to_mel(np.array([fmax]))[0])
+    spacing_hz = (max_mel / (n_mels + 1)) * (200.0 / 3.0)
+    return 10.0 * math.log10(sine_power_reference(n_fft) / spacing_hz)
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+class FeatureContext:
+    """Per-hop feature state of the input (see the module docstring for the rules).
+
+    Read-only attributes after each :meth:`update` (arrays are float32 views):
+
+    - ``mel`` (128,) the current log-mel frame, dB (librosa-equal, not level-referenced).
+    - ``mel_summary`` (64,) ~1 s mean of the dB frame, pairs of bands averaged in power
+      (``10·log10((p_a + p_b)/2)``), dB relative to a full-scale sine (:func:`mel_reference_db`):
+      a steady full-scale sine below 1 kHz reads about -3..-6 dB (its main lobe spreads over
+      the band and the pair average halves it); floored at -120 dB so silence reads the same
+      at every sample rate.
+    - ``chroma_window`` (12,) ~1 s, ``chroma_long`` (12,) ~20 s, ``bass_chroma`` (12,) ~1 s of
+      27.5–250 Hz: pitch-class power of the non-silent hops, max 1 while playing; all zero when
+      nothing above the gate was heard; during silence each fades as ``exp(-silent_for_s/tau)``
+      (tau 1 s, 20 s, 1 s), and an EMA quieter than a tone at the gate fades towards 0 too.
+    - ``key_corr`` (24,) correlations of ``chroma_long`` with the Krumhansl–Kessler profiles as
+      heard with harmonics (:data:`~kelly_edge.features.key.AUDIO_PROFILES`; C..B major, C..B minor);
+      ``tonic``, ``major``, ``key_name``: the held key (C major until something is heard);
+      ``key_clarity`` the held key's correlation; ``key_known`` False until a key was heard.
+    - ``descriptors`` (16,) in :data:`Desc.NAMES` order and units.
+    - ``level_db`` hop RMS dBFS after input gain (floor -100); ``silent`` level below the gate;
+      ``silent_for_s`` time continuously below the gate; ``onset`` an onset was confirmed this
+      hop (one hop after its peak); ``onset_strength`` this hop's flux (0 when silent).
+    - ``heard_bar`` (16,) onset strength per 16th step of the bar in progress, ``heard_prev_bar``
+      (16,) of the completed bar before, each max 1 (zero if no onsets).
+
+    Descriptor notes (units as in :class:`Desc`):
+
+    - ``level_range_db``: p90 - p10 of the hop levels of the last 3 s (ring), each level floored
+      at the gate, so pauses count as "down to the gate" rather than -100 dB.
+    - ``onset_rate``: onsets in the last 3 s (ring) / 3 s. ``onset_strength``: ~3 s mean of the
+      gated flux, in dB per mel band per hop (legato piano ~0.7, noise ~1, clicks out of
+      silence ~3).
+    - ``tempo_bpm``/``pulse_clarity``: see :class:`~kelly_edge.features.onset.TempoEstimator`
+      (0 while unknown).
+    - ``centroid_hz``, ``rolloff_hz``, ``flatness``, ``low_ratio``, ``high_ratio``: ~1 s means over
+      *non-silent* hops only (they hold during silence: they describe the last playing, not the
+      noise floor). Flatness is taken over the 128 mel band powers (0..8 kHz), where white noise
+      reads ~0.8 and a tone ~0.
+    - ``key_clarity``: the *best* key's correlation and ``mode_margin`` best major minus best
+      minor; they may differ briefly from the held key while hysteresis waits.
+    - ``silence``: ~3 s mean of the silent flag (1.0 before anything is heard). ``crest_db``: 0
+      for a silent hop.
+    """
+
+    def __init__(self, *, sample_rate: int, gate_db: float = -50.0, input_gain_db: float = 0.0) -> None:
+        if sample_rate < 8000:
+            raise ValueError(f"FeatureContext: sample_rate {sample_rate} Hz is too low (need >= 8000)")
+        self.sample_rate = int(sample_rate)
+        self._mel = MelExtractor(sample_rate=self.sample_rate)
+        self.hop_length = self._mel.hop_length
+        self.n_fft = self._mel.n_fft
+        self.hop_s = self.hop_length / self.sample_rate
+        hop_s = self.hop_s
+        self.gate_db = -50.0
+        self.input_gain_db = 0.0
+        self._gain = 1.0
+        self.set_input_gain_db(input_gain_db)
+
+        # input sanitising
+        h = self.hop_length
+        self._x = np.zeros(h, dtype=np.float32)
+        self._abs = np.zeros(h, dtype=np.float32)
+        self._bad = np.zeros(h, dtype=bool)
+
+        # mel summary
+        self.mel_ref_db = mel_reference_db(self.n_fft)
+        self._summary_floor = MEL_SUMMARY_FLOOR_DB
+        floor_db = 10.0 * math.log10(AMIN)
+        self._mel_ema = np.full(spec.N_MELS, floor_db, dtype=np.float32)
+        self._mel_tmp = np.zeros(spec.N_MELS, dtype=np.float32)
+        self._mel_summary = np.full(spec.N_MELS // 2, floor_db - self.mel_ref_db, dtype=np.float32)
+        self._a_summary = _alpha(SUMMARY_TAU_S, hop_s)
+
+        # chroma
+        self._ifchroma = chroma_mod.InstantaneousChroma(
+            sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length
+        )
+        self._zeros12 = np.zeros(12, dtype=np.float64)
+        self._chroma_tmp = np.zeros(12, dtype=np.float64)
+        self._chroma_win_ema = np.zeros(12, dtype=np.float64)
+        self._chroma_long_ema = np.zeros(12, dtype=np.float64)
+        self._bass_ema = np.zeros(12, dtype=np.float64)
+        self._chroma_window = np.zeros(12, dtype=np.float32)
+        self._chroma_long = np.zeros(12, dtype=np.float32)
+        self._bass_chroma = np.zeros(12, dtype=np.float32)
+        self._a_chroma = _alpha(CHROMA_TAU_S, hop_s)
+        self._a_chroma_long = _alpha(CHROMA_LONG_TAU_S, hop_s)
+        self._chroma_floor = 0.0
+        self.set_gate_db(gate_db)
+
+        # key
+        self._key_corr = np.zeros(key_mod.N_KEYS, dtype=np.float32)
+        self._key_corr64 = np.zeros(key_mod.N_KEYS, dtype=np.float64)  # same dtype as the EMA: no cast buffer
+        self._key_idx = -1  # held key, -1 before any
+        self._cand_idx = -1
+        self._cand_hops = 0
+        self._key_hold_hops = max(1, round(KEY_SWITCH_HOLD_S / hop_s))
+
+        # spectral descriptors
+        freqs = self._mel.freqs
+        self._freqs = freqs
+        self._low_mask = (freqs < LOW_HZ).astype(np.float64)
+        self._high_mask = (freqs > HIGH_HZ).astype(np.float64)
+        self._cum = np.zeros(freqs.size, dtype=np.float64)
+        self._flat_tmp = np.zeros(spec.N_MELS, dtype=np.float64)
+        self._a_spec = _alpha(SPECTRAL_TAU_S, hop_s)
+
+        # levels
+        self._a_long = _alpha(LONG_TAU_S, hop_s)
+        self._power_long = 0.0
+        n_range = max(1, round(RANGE_WINDOW_S / hop_s))
+        self._range_ring = np.zeros(n_range, dtype=np.int32)
+        self._range_i = 0
+        self._range_filled = 0
+        self._hist = np.zeros(_HIST_BINS, dtype=np.int64)
+        self._hist_cum = np.zeros(_HIST_BINS, dtype=np.int64)  # int64: searched with Python ints, no cast
+
+        # onsets
+        self._flux = SpectralFlux(n_bands=spec.N_MELS, initial=floor_db)  # starts from a silent window
+        self._detector = OnsetDetector(hop_s=hop_s)
+        self._tempo = TempoEstimator(hop_s=hop_s)
+        n_rate = max(1, round(ONSET_RATE_WINDOW_S / hop_s))
+        self._onset_ring = np.zeros(n_rate, dtype=bool)
+        self._onset_i = 0
+        self._onset_count = 0
+        self._rate_window_s = n_rate * hop_s
+
+        # bars
+        self._bar_raw = np.zeros(spec.N_STEPS, dtype=np.float32)
+        self._prev_bar_raw = np.zeros(spec.N_STEPS, dtype=np.float32)
+        self._heard_bar = np.zeros(spec.N_STEPS, dtype=np.float32)
+        self._heard_prev_bar = np.zeros(spec.N_STEPS, dtype=np.float32)
+        self._last_step = -1
+
+        self._desc = np.zeros(len(Desc.NAMES), dtype=np.float32)
+        D = Desc.INDEX
+        self._desc[D["level_db"]] = LEVEL_FLOOR_DB
+        self._desc[D["level_db_long"]] = LEVEL_FLOOR_DB
+        self._desc[D["silence"]] = 1.0  # nothing heard yet
+
+        # public scalars
+        self.level_db = LEVEL_FLOOR_DB
+        self.silent = True
+        self.silent_for_s = 0.0
+        self.onset = False
+        self.onset_strength = 0.0
+        self.tonic = 0
+        self.major = True
+        self.key_clarity = 0.0
+        self.key_known = False
+        self.key_name = key_mod.key_name(0, True)
+        self.hops = 0
+
+        # public read-only views
+        self.mel = _readonly(self._mel.frame)
+        self.power = _readonly(self._mel.power)
+        self.mel_summary = _readonly(self._mel_summary)
+        self.chroma_window = _readonly(self._chroma_window)
+        self.chroma_long = _readonly(self._chroma_long)
+        self.bass_chroma = _readonly(self._bass_chroma)
+        self.key_corr = _readonly(self._key_corr)
+        self.descriptors = _readonly(self._desc)
+        self.heard_bar = _readonly(self._heard_bar)
+        self.heard_prev_bar = _readonly(self._heard_prev_bar)
+
+    # --- live settings -----------------------------------------------------------------------
+
+    def set_input_gain_db(self, db: float) -> None:
+        """Input gain applied before every measurement, dB (clamped to -120..+60; NaN is 0)."""
+        db = float(db) if math.isfinite(float(db)) else 0.0
+        self.input_gain_db = min(GAIN_RANGE_DB[1], max(GAIN_RANGE_DB[0], db))
+        self._gain = 10.0 ** (self.input_gain_db / 20.0)
+
+    def set_gate_db(self, db: float) -> None:
+        """Level gate, dBFS: hops below it are silent (no onsets, no chroma, no spectral update)."""
+        db = float(db)
+        self.gate_db = min(0.0, max(LEVEL_FLOOR_DB, db)) if math.isfinite(db) else -50.0
+        self._update_chroma_floor()
+
+    def _update_chroma_floor(self) -> None:
+        # chroma power of a sine at the gate level: chroma below it fades towards zero
+        self._chroma_floor = sine_power_reference(self.n_fft) * 10.0 ** (self.gate_db / 10.0)
+
+    # --- per hop -----------------------------------------------------------------------------
+
+    def update(self, hop: np.ndarray, *, step: int) -> None:
+        """Consume one hop ``(hop_length,)`` of mono samples; ``step`` is the 16th step 0..15 of the bar."""
+        if hop.shape != (self.hop_length,):
+            raise ValueError(f"FeatureContext.update expects a ({self.hop_length},) hop, got shape {hop.shape}")
+        x = self._x
+        np.copyto(x, hop, casting="unsafe")
+        np.isfinite(x, out=self._bad)
+        np.logical_not(self._bad, out=self._bad)
+        np.copyto(x, 0.0, where=self._bad)
+        if self._gain != 1.0:
+            x *= self._gain
+        np.clip(x, -SAMPLE_CLIP, SAMPLE_CLIP, out=x)
+        self.hops += 1
+
+        self._update_level(x)
+        frame = self._mel.push(x)
+        self._update_summary(frame)
+        self._update_onsets(frame, step)
+        self._update_chroma()
+        self._update_key()
+        self._update_spectral()
+
+    def _update_level(self, x: np.ndarray) -> None:
+        D, d = Desc.INDEX, self._desc
+        ms = float(np.dot(x, x)) / x.size
+        np.abs(x, out=self._abs)
+        peak = float(self._abs.max())
+        level = 10.0 * math.log10(ms) if ms > 0.0 else LEVEL_FLOOR_DB
+        self.level_db = max(LEVEL_FLOOR_DB, level)
+        self.silent = self.level_db < self.gate_db
+        self.silent_for_s = self.silent_for_s + self.hop_s if self.silent else 0.0
+        d[D["level_db"]] = self.level_db
+        d[D["crest_db"]] = 20.0 * math.log10(peak / math.sqrt(ms)) if ms > 0.0 and peak > 0.0 else 0.0
+
+        self._power_long += self._a_long * (ms - self._power_long)
+        d[D["level_db_long"]] = max(LEVEL_FLOOR_DB, 10.0 * math.log10(self._power_long)) if self._power_long > 0 else LEVEL_FLOOR_DB
+        d[D["silence"]] += self._a_long * ((1.0 if self.silent else 0.0) - d[D["silence"]])
+
+        # p90 - p10 of hop levels over a ring of ~3 s; levels below the gate count as the gate
+        # so pauses between notes read as "gate-deep" dynamics rather than as -100 dB.
+        lv = max(self.level_db, self.gate_db)
+        b = min(_HIST_BINS - 1, max(0, int((lv - _HIST_LO_DB) / _HIST_STEP_DB)))
+        if self._range_filled == self._range_ring.size:
+            self._hist[self._range_ring[self._range_i]] -= 1
+        else:
+            self._range_filled += 1
+        self._range_ring[self._range_i] = b
+        self._hist[b] += 1
+        self._range_i = (self._range_i + 1) % self._range_ring.size
+        np.cumsum(self._hist, out=self._hist_cum)
+        n = self._range_filled
+        lo = int(np.searchsorted(self._hist_cum, math.ceil(0.1 * n)))
+        hi = int(np.searchsorted(self._hist_cum, math.ceil(0.9 * n)))
+        d[D["level_range_db"]] = (hi - lo) * _HIST_STEP_DB
+
+    def _update_summary(self, frame: np.ndarray) -> None:
+        np.subtract(frame, self._mel_ema, out=self._mel_tmp)
+        self._mel_tmp *= self._a_summary
+        self._mel_ema += self._mel_tmp
+        # pairs combined in power, 10*log10((p_a + p_b) / 2): a tone filling one band of a pair
+        # reads 3 dB down instead of being averaged with the other band's -80 dB floor
+        np.multiply(self._mel_ema, _DB_TO_LN, out=self._mel_tmp)
+        np.logaddexp(self._mel_tmp[0::2], self._mel_tmp[1::2], out=self._mel_summary)
+        self._mel_summary *= 1.0 / _DB_TO_LN
+        self._mel_summary -= self.mel_ref_db + _HALF_DB
+        np.maximum(self._mel_summary, self._summary_floor, out=self._mel_summary)
+
+    def _update_onsets(self, frame: np.ndarray, step: int) -> None:
+        D, d = Desc.INDEX, self._desc
+        flux = self._flux.update(frame)
+        strength = 0.0 if self.silent or not math.isfinite(flux) else flux
+        self.onset_strength = strength
+        self.onset = self._detector.update(strength)
+        self._tempo.update(strength)
+
+        old = self._onset_ring[self._onset_i]
+        self._onset_ring[self._onset_i] = self.onset
+        self._onset_count += int(self.onset) - int(old)
+        self._onset_i = (self._onset_i + 1) % self._onset_ring.size
+        d[D["onset_rate"]] = self._onset_count / self._rate_window_s
+        d[D["onset_strength"]] += self._a_long * (strength - d[D["onset_strength"]])
+        d[D["tempo_bpm"]] = self._tempo.tempo_bpm
+        d[D["pulse_clarity"]] = self._tempo.pulse_clarity
+
+        step = int(step) % spec.N_STEPS
+        if step < self._last_step:  # bar wrapped
+            self._prev_bar_raw[...] = self._bar_raw
+            self._bar_raw[...] = 0.0
+            chroma_mod.normalize_max(self._prev_bar_raw, out=self._heard_prev_bar)
+        self._last_step = step
+        if strength > 0.0:
+            self._bar_raw[step] += strength
+        chroma_mod.normalize_max(self._bar_raw, out=self._heard_bar)
+
+    def _ema(self, ema: np.ndarray, frame: np.ndarray, a: float) -> None:
+        np.subtract(frame, ema, out=self._chroma_tmp)
+        self._chroma_tmp *= a
+        ema += self._chroma_tmp
+
+    def _update_chroma(self) -> None:
+        # runs every hop (silent or not) so the phase history stays one hop apart
+        self._ifchroma.update(self._mel.spectrum, self._mel.power)
+        frame = self._zeros12 if self.silent else self._ifchroma.chroma
+        bass = self._zeros12 if self.silent else self._ifchroma.bass
+        self._ema(self._chroma_win_ema, frame, self._a_chroma)
+        self._ema(self._chroma_long_ema, frame, self._a_chroma_long)
+        self._ema(self._bass_ema, bass, self._a_chroma)
+        floor = self._chroma_floor
+        chroma_mod.normalize_max(self._chroma_win_ema, out=self._chroma_window, floor=floor)
+        chroma_mod.normalize_max(self._chroma_long_ema, out=self._chroma_long, floor=floor)
+        chroma_mod.normalize_max(self._bass_ema, out=self._bass_chroma, floor=floor)
+        if self.silent_for_s > 0.0:
+            # once the input is silent, each chroma fades like its own window empties, so "the
+            # last second" is ~0 a few seconds into a pause while the ~20 s memory lingers
+            self._chroma_window *= math.exp(-self.silent_for_s / CHROMA_TAU_S)
+            self._bass_chroma *= math.exp(-self.silent_for_s / CHROMA_TAU_S)
+            self._chroma_long *= math.exp(-self.silent_for_s / CHROMA_LONG_TAU_S)
+
+    def _update_key(self) -> None:
+        D, d = Desc.INDEX, self._desc
+        # from the raw ~20 s EMA (Pearson ignores scale), so the silence fade of chroma_long
+        # never blurs the key
+        corr = key_mod.key_correlations(self._chroma_long_ema, self._key_corr64)
+        np.copyto(self._key_corr, corr, casting="same_kind")
+        tonic, major, clarity, margin = key_mod.best_key(corr)
+        d[D["key_clarity"]] = clarity
+        d[D["mode_margin"]] = margin
+        if not float(self._chroma_long_ema.max()) > 0.0 or clarity <= 0.0:
+            # nothing tonal heard (yet): keep the held key, no switching evidence
+            self._cand_hops = 0
+            self.key_clarity = float(corr[self._key_idx]) if self._key_idx >= 0 else 0.0
+            return
+        best = key_mod.key_index(tonic, major)
+        if self._key_idx < 0:
+            self._set_key(best)
+        elif best != self._key_idx:
+            if best == self._cand_idx and corr[best] - corr[self._key_idx] >= KEY_SWITCH_MARGIN:
+                self._cand_hops += 1
+                if self._cand_hops >= self._key_hold_hops:
+                    self._set_key(best)
+            else:
+                self._cand_idx = best
+                self._cand_hops = 1 if corr[best] - corr[self._key_idx] >= KEY_SWITCH_MARGIN else 0
+        else:
+            self._cand_idx, self._cand_hops = -1, 0
+        self.key_clarity = float(corr[self._key_idx])
+
+    def _set_key(self, index: int) -> None:
+        if index != self._key_idx:
+            log.debug("key -> %s", key_mod.key_name(index % 12, index < 12))
+        self._key_idx = index
+        self._cand_idx, self._cand_hops = -1, 0
+        self.tonic = index % spec.N_PITCH_CLASSES
+        self.major = index < spec.N_PITCH_CLASSES
+        self.key_known = True
+        self.key_name = key_mod.key_name(self.tonic, self.major)
+
+    def _update_spectral(self) -> None:
+        """Centroid, roll-off, flatness and band shares, ~1 s EMA over non-silent hops only.
+
+        Silent hops leave them unchanged: they describe the last second of actual playing, not
+        the noise floor between notes.
+        """
+        if self.silent:
+            return
+        D, d, a = Desc.INDEX, self._desc, self._a_spec
+        power = self._mel.power
+        total = float(power.sum())
+        if not total > 0.0 or not math.isfinite(total):
+            return
+        centroid = float(np.dot(self._freqs, power)) / total
+        np.cumsum(power, out=self._cum)
+        k = min(int(np.searchsorted(self._cum, ROLLOFF * float(self._cum[-1]))), self._freqs.size - 1)
+        rolloff = float(self._freqs[k])
+        low = float(np.dot(self._low_mask, power)) / total
+        high = float(np.dot(self._high_mask, power)) / total
+        # flatness over the mel band densities (0..8 kHz): a mel band averages several bins, so
+        # white noise reads close to 1 instead of the ~0.56 of a single periodogram
+        mp = self._mel.mel_power
+        np.maximum(mp, AMIN, out=self._flat_tmp)
+        arith = float(self._flat_tmp.sum()) / self._flat_tmp.size
+        np.log(self._flat_tmp, out=self._flat_tmp)
+        flatness = math.exp(float(self._flat_tmp.sum()) / self._flat_tmp.size) / arith if arith > 0.0 else 0.0
+        for name, value in (
+            ("centroid_hz", centroid),
+            ("rolloff_hz", rolloff),
+            ("flatness", min(1.0, max(0.0, flatness))),
+            ("low_ratio", low),
+            ("high_ratio", high),
+        ):
+            i = D[name]
+            d[i] += a * (value - d[i])

@@ -1,0 +1,1 @@
+"""Developer tools (training, rendering); never imported by the runtime."""

@@ -139,8 +139,10 @@ class TempoEstimator:
         lag_max = min(self._n // 2, math.ceil(60.0 / (min_bpm * hop_s)))
         self._lags = np.arange(lag_min - 1, lag_max + 2)  # one extra each side for interpolation
         self._lag_lo, self._lag_hi = lag_min, lag_max
-        # Views are made once: per update only np.dot runs on them.
-        self._pairs = [(self._lin[lag:], self._lin[: self._n - lag]) for lag in self._lags]
+        # Autocorrelation through one zero-padded FFT (Wiener-Khinchin): a per-lag loop of dot
+        # products cost ~4 ms every update and was the hop's p99. Unbiased scaling per lag.
+        self._nfft = 1 << (2 * self._n - 1).bit_length()
+        self._unbias = self._n / (self._n - self._lags).astype(np.float64)
         self._acf = np.zeros(self._lags.size, dtype=np.float64)
         bpm = 60.0 / (np.maximum(self._lags, 1) * hop_s)
         self._prior = np.exp(-0.5 * (np.log2(bpm / prior_bpm) / prior_octaves) ** 2)
@@ -176,9 +178,11 @@ class TempoEstimator:
         if not energy > 1e-9:
             self.tempo_bpm, self.pulse_clarity = 0.0, 0.0
             return
-        for j, (a, b) in enumerate(self._pairs):
-            # unbiased: each lag's sum over n - lag products, scaled back to the zero-lag count
-            self._acf[j] = float(np.dot(a, b)) * n / (a.shape[0] * energy)
+        spectrum = np.fft.rfft(self._lin, n=self._nfft)
+        full = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, n=self._nfft)
+        # unbiased: each lag's sum over n - lag products, scaled back to the zero-lag count
+        np.multiply(full[self._lags], self._unbias, out=self._acf)
+        self._acf /= energy
         np.multiply(self._acf, self._prior, out=self._score)
         j = int(np.argmax(self._score))
         clarity = float(self._acf[j])

@@ -101,6 +101,7 @@ class Engine:
         self._pad = np.zeros(self.hop_length, dtype=np.float32)
         self._emotion_out = np.zeros(spec.EMOTION.n_out, dtype=np.float32)
         self._samples = 0
+        self._heard = False
         self._next_step = 0
         self._next_report_t = 0.0
         self._failed: set[str] = set()
@@ -234,7 +235,10 @@ class Engine:
             if name != "emotion" and self._rates[name] == "hop":
                 sched.mark_due(name)
         self._run_pending(None)
-        gate_open = ctx.silent_for_s < self.config.audio.silence_tail_s
+        if not ctx.silent:
+            self._heard = True
+        # closed until the player is first heard; closes again after the tail of silence
+        gate_open = self._heard and ctx.silent_for_s < self.config.audio.silence_tail_s
         grid = self.grid
         while grid.time_of(self._next_step) < t + grid.step_s:
             k = self._next_step

@@ -1,0 +1,100 @@
+"""The engine end to end on audio: slow models deferred, the silence gate, intent, notes in key."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kelly_edge.audio.wav import WavReader
+from kelly_edge.config.loader import parse_config
+from kelly_edge.engine.engine import Engine
+from kelly_edge.midi.messages import is_note_on
+from kelly_edge.midi.notes import pair_notes
+from kelly_edge.midi.sinks import RecordingSink
+from kelly_edge.models import spec
+from kelly_edge.models.fallbacks import make_fallback
+from kelly_edge.models.runner import LoadedModel
+
+DEMO = Path(__file__).resolve().parents[2] / "kelly_edge" / "data" / "demo.wav"
+
+
+def demo_audio(seconds: float = 20.0) -> tuple[np.ndarray, int]:
+    with WavReader(DEMO) as r:
+        return r.read(int(r.sample_rate * seconds)), r.sample_rate
+
+
+def fallbacks() -> dict[str, LoadedModel]:
+    return {s.name: LoadedModel(s, make_fallback(s.name), "fallback", "test") for s in spec.MODELS}
+
+
+def run(engine: Engine, x: np.ndarray) -> None:
+    h = engine.hop_length
+    for i in range(0, len(x), h):
+        engine.process_hop(x[i : i + h])
+    engine.close()
+
+
+def test_a_slow_model_is_deferred_and_the_hop_stays_in_budget() -> None:
+    x, sr = demo_audio(6.0)
+    models = fallbacks()
+    melody = make_fallback("melody")
+
+    def slow_melody(v: np.ndarray) -> np.ndarray:
+        time.sleep(0.015)  # longer than a whole hop's budget
+        return melody(v)
+
+    models["melody"] = LoadedModel(spec.MELODY, slow_melody, "trained", "test: artificially slow")
+    sink = RecordingSink()
+    engine = Engine(parse_config(""), sink, sample_rate=sr, models=models)
+    run(engine, x)
+    slot = engine.scheduler.slots["melody"]
+    assert slot.deferrals > 10 and slot.runs >= 1
+    assert slot.runs < engine.scheduler.slots["harmony"].runs * 4  # probed rarely, not every step
+    hops = engine.scheduler.hops
+    assert engine.scheduler.deadline_misses <= slot.runs  # only hops that probed it overran
+    assert engine.scheduler.deadline_misses < hops * 0.05
+    assert engine.scheduler.slots["emotion"].runs == hops  # capture-rate model never starved
+    assert engine.generator.notes_started > 0  # still playing, on the melody's last output
+
+
+def test_silence_gate_stops_new_notes_after_the_tail_and_playing_resumes() -> None:
+    x, sr = demo_audio(6.0)
+    gap = np.zeros(int(sr * 5.0), dtype=np.float32)
+    audio = np.concatenate([gap[: sr], x, gap, x])  # 1 s of silence first
+    sink = RecordingSink()
+    engine = Engine(parse_config("audio: {silence_tail_s: 2.0}"), sink, sample_rate=sr, models=fallbacks())
+    run(engine, audio)
+    onsets = [t for t, m in sink.events if is_note_on(m)]
+    silence_start, silence_end = 7.0, 12.0
+    # a few notes may start within the tail (and the step planned ahead), none after it
+    assert not [t for t in onsets if silence_start + 2.0 + 0.3 < t < silence_end]
+    assert [t for t in onsets if silence_start < t < silence_start + 2.0]
+    assert [t for t in onsets if t > silence_end + 0.5]  # playing again resumes the notes
+    assert not [t for t in onsets if t < 1.0]  # nothing before the first sound
+
+
+def test_every_note_is_paired_and_in_key_on_real_music() -> None:
+    x, sr = demo_audio(20.0)
+    sink = RecordingSink()
+    engine = Engine(parse_config(""), sink, sample_rate=sr)
+    run(engine, x)
+    played, problems = pair_notes(sink.events)
+    assert not problems and len(played) > 30
+    assert engine.ctx.key_name == "Ab major"
+    ab_major = {(8 + i) % 12 for i in (0, 2, 4, 5, 7, 9, 11)} | {7 % 12}  # + leading tone G (already in)
+    melody = [n for n in played if n.channel == 0]
+    in_key = sum(n.note % 12 in ab_major for n in melody)
+    assert in_key / len(melody) > 0.9  # key may still be settling in the first seconds
+
+
+def test_intent_pulls_the_emotion() -> None:
+    x, sr = demo_audio(8.0)
+    results = {}
+    for intent in ("grief", "ecstasy"):
+        engine = Engine(parse_config(f"emotion: {{intent: {intent}, intent_amount: 0.8}}"), RecordingSink(), sample_rate=sr)
+        run(engine, x)
+        results[intent] = engine.emotion_vadi.copy()
+    assert results["ecstasy"][0] > results["grief"][0] + 0.5  # valence
+    assert results["ecstasy"][1] > results["grief"][1]  # arousal

@@ -139,10 +139,15 @@ class TempoEstimator:
         lag_max = min(self._n // 2, math.ceil(60.0 / (min_bpm * hop_s)))
         self._lags = np.arange(lag_min - 1, lag_max + 2)  # one extra each side for interpolation
         self._lag_lo, self._lag_hi = lag_min, lag_max
-        # Autocorrelation through one zero-padded FFT (Wiener-Khinchin): a per-lag loop of dot
-        # products cost ~4 ms every update and was the hop's p99. Unbiased scaling per lag.
-        self._nfft = 1 << (2 * self._n - 1).bit_length()
-        self._unbias = self._n / (self._n - self._lags).astype(np.float64)
+        # All lags at once as one matrix-vector product over a strided view (row j = the signal
+        # shifted by lag j, a fixed overlap of m hops): a per-lag Python loop of dot products cost
+        # ~4 ms every update and set the hop's p99, and an FFT allocates its work buffers.
+        self._m = self._n - int(self._lags[-1])
+        self._lin64 = np.zeros(self._n, dtype=np.float64)
+        base = self._lin64[int(self._lags[0]) :]
+        self._shifted = np.lib.stride_tricks.as_strided(
+            base, shape=(self._lags.size, self._m), strides=(base.strides[0], base.strides[0]), writeable=False
+        )
         self._acf = np.zeros(self._lags.size, dtype=np.float64)
         bpm = 60.0 / (np.maximum(self._lags, 1) * hop_s)
         self._prior = np.exp(-0.5 * (np.log2(bpm / prior_bpm) / prior_octaves) ** 2)
@@ -178,11 +183,10 @@ class TempoEstimator:
         if not energy > 1e-9:
             self.tempo_bpm, self.pulse_clarity = 0.0, 0.0
             return
-        spectrum = np.fft.rfft(self._lin, n=self._nfft)
-        full = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, n=self._nfft)
-        # unbiased: each lag's sum over n - lag products, scaled back to the zero-lag count
-        np.multiply(full[self._lags], self._unbias, out=self._acf)
-        self._acf /= energy
+        np.copyto(self._lin64, self._lin)
+        np.matmul(self._shifted, self._lin64[: self._m], out=self._acf)
+        # each lag sums m products: scale to the zero-lag (energy) count
+        self._acf *= n / (self._m * energy)
         np.multiply(self._acf, self._prior, out=self._score)
         j = int(np.argmax(self._score))
         clarity = float(self._acf[j])

@@ -12,7 +12,7 @@ OUT    := out
 # Building pyaudio needs PortAudio's headers; python-rtmidi's wheel needs ALSA/JACK at run time.
 RUNTIME_DEBS := portaudio19-dev libasound2 python3-venv python3-dev gcc
 # The tests render real pieces (fluidsynth + a GM soundfont) and drive a real JACK server (dummy driver).
-TEST_DEBS    := fluidsynth fluid-soundfont-gm jackd2 libjack-jackd2-0
+TEST_DEBS    := fluidsynth fluid-soundfont-gm jackd2 libjack-jackd2-0 tmux
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -20,8 +20,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 demo: venv
 	@mkdir -p $(OUT)
-	$(VENV)/bin/kelly-edge run --input kelly_edge/data/demo.wav --midi-out $(OUT)/demo.mid --report $(OUT)/demo-report.json
-	@echo "wrote $(OUT)/demo.mid and $(OUT)/demo-report.json"
+	$(VENV)/bin/kelly-edge run --input kelly_edge/data/demo.wav --midi-out $(OUT)/demo.mid --report $(OUT)/demo-report.json --plot $(OUT)/demo.png
+	@echo "wrote $(OUT)/demo.mid, $(OUT)/demo-report.json and $(OUT)/demo.png"
 
 test: test-venv
 	$(PY) -m pytest -q
@@ -46,10 +46,10 @@ $(VENV)/bin/python:
 	$(PIP) install -q --upgrade pip
 
 venv: system-deps $(VENV)/bin/python
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[plot]'
 
 test-venv: test-system-deps $(VENV)/bin/python
-	$(PIP) install -q -e '.[test,train]'
+	$(PIP) install -q -e '.[test,train,plot]'
 
 clean:
 	rm -rf $(OUT) build *.egg-info .pytest_cache

@@ -25,7 +25,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise KellyEdgeError("live capture is not available in this build yet: give --input FILE.wav")
     if args.midi_out is None:
         raise KellyEdgeError("--midi-out OUT.mid is required with --input")
+    if args.plot:
+        from kelly_edge.fileio import check_writable
+        from kelly_edge.viz.plot import check_available
+
+        check_available()
+        check_writable(args.plot)
     report = run_file(config, args.input, args.midi_out, args.report)
+    if args.plot:
+        from kelly_edge.viz.plot import plot_run
+
+        plot_run(report, args.midi_out, args.input, args.plot)
     print(
         f"{args.input}: {report['audio_s']:.1f} s, {report['hops']} hops, {report['notes']} notes, key {report['key']}, "
         f"hop p99 {report['hop_ms']['p99']:.3f} ms, {report['deadline_misses']} deadline misses, "
@@ -38,6 +48,24 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     from kelly_edge.config.loader import check_config_main
 
     return check_config_main(args.file)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from kelly_edge.status.client import status_main
+
+    return status_main(args.socket, args.json)
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from kelly_edge.status.monitor import monitor_main
+
+    return monitor_main(args.socket)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from kelly_edge.viz.plot import plot_main
+
+    return plot_main(args.report, args.midi, args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,12 +86,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--midi-out", metavar="OUT.mid", help="Standard MIDI File to write")
     run.add_argument("--report", metavar="REPORT.json", help="write a JSON run report (timing, notes, key, models, emotion)")
     run.add_argument("--config", metavar="CONFIG.yaml", help="YAML config (default: built-in defaults, see config/default.yaml)")
+    run.add_argument("--plot", metavar="OUT.png", help="also draw the run: mel spectrogram, piano roll with chords, emotion path (needs matplotlib)")
     run.set_defaults(func=_cmd_run)
 
     check = sub.add_parser("check-config", help="validate a YAML config file", description=(
         "Validate a config file: exit 0 when valid, 1 with one 'file:line: key ...' message per problem."))
     check.add_argument("file", metavar="FILE")
     check.set_defaults(func=_cmd_check_config)
+
+    status = sub.add_parser("status", help="print the running box's state once", description=(
+        "Read the running box's state from its status socket: models, emotion, key, chord, tempo, timing, devices."))
+    status.add_argument("--socket", metavar="PATH", help="status socket (default: the box's standard location)")
+    status.add_argument("--json", action="store_true", help="print the raw JSON snapshot")
+    status.set_defaults(func=_cmd_status)
+
+    monitor = sub.add_parser("monitor", help="show the running box's state live (q or Ctrl-C quits)")
+    monitor.add_argument("--socket", metavar="PATH", help="status socket (default: the box's standard location)")
+    monitor.set_defaults(func=_cmd_monitor)
+
+    plot = sub.add_parser("plot", help="draw a past run from its report and MIDI file", description=(
+        "Draw a run: the input's mel spectrogram, the piano roll coloured by voice with chord names, and the "
+        "emotion path on the valence/arousal plane. The input WAV is found through the report's source path."))
+    plot.add_argument("report", metavar="REPORT.json")
+    plot.add_argument("midi", metavar="MIDI.mid")
+    plot.add_argument("out", metavar="OUT.png")
+    plot.set_defaults(func=_cmd_plot)
     return parser
 
 

@@ -38,6 +38,7 @@ def build_report(engine: Engine, *, source: dict[str, Any], wall_s: float) -> di
         "notes": engine.generator.notes_started,
         "key": key,
         "tempo_bpm": engine.grid.bpm,
+        "voices": {name: getattr(engine.config.generator, name).channel for name in ("melody", "chord", "bass")},
         "silent_s": round(stats.silent_hops * engine.hop_length / engine.sample_rate, 3),
         "models": engine.model_status(),
         "model_detail": {

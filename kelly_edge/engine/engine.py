@@ -283,6 +283,15 @@ class Engine:
         self._hop_times[self._hop_count_in_chunk] = elapsed
         self._hop_count_in_chunk += 1
 
+    def recent_hop_times(self, n: int) -> np.ndarray:
+        """The last ``n`` hop processing times (s), oldest first, without copying the whole run."""
+        count = self._hop_count_in_chunk
+        current = self._hop_times[:count]
+        if count >= n or not self.stats.hop_s:
+            return current[max(0, count - n) :]
+        previous = self.stats.hop_s[-1]
+        return np.concatenate([previous[max(0, len(previous) - (n - count)) :], current])
+
     def hop_times(self) -> np.ndarray:
         """Every hop's processing time in seconds, in order."""
         return np.concatenate([*self.stats.hop_s, self._hop_times[: self._hop_count_in_chunk]])

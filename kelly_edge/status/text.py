@@ -1,0 +1,125 @@
+"""Lay a status snapshot out as short lines of text, for ``kelly-edge status`` and the monitor.
+
+Each line is ``(tag, text)``: ``tag`` is ``""`` for plain lines, ``"head"`` for the title,
+``"warn"`` for something a player should look at (a model on its fallback, deadline misses, a
+device not running) and ``"error"`` for the last error; the monitor colours by tag, ``status``
+prints the text only. Everything tolerates missing keys, so an older or newer box still shows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+Line = tuple[str, str]
+
+STALE_AFTER_S = 3.0  # a snapshot older than this means the box's loop has stopped publishing
+
+
+def _f(value: Any, fmt: str, missing: str = "?") -> str:
+    try:
+        return format(float(value), fmt)
+    except (TypeError, ValueError):
+        return missing
+
+
+def bar(value: Any, lo: float = -1.0, hi: float = 1.0, width: int = 21) -> str:
+    """``[----|--*-------]``: where ``value`` sits between ``lo`` and ``hi`` (``|`` marks the middle)."""
+    cells = ["-"] * width
+    cells[width // 2] = "|"
+    try:
+        x = (float(value) - lo) / (hi - lo)
+    except (TypeError, ValueError):
+        return "[" + "".join(cells) + "]"
+    if x == x:  # not NaN
+        cells[max(0, min(width - 1, round(x * (width - 1))))] = "*"
+    return "[" + "".join(cells) + "]"
+
+
+def _uptime(seconds: float) -> str:
+    s = int(max(0.0, seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _device(info: Any) -> tuple[str, bool]:
+    """Text of an audio/MIDI device dict and whether it looks healthy."""
+    if info is None:
+        return "not reported", True
+    if not isinstance(info, Mapping):
+        return str(info), True
+    state = str(info.get("state", "unknown"))
+    parts = []
+    for key in ("backend", "device", "port", "sample_rate", "channels"):
+        if info.get(key) not in (None, ""):
+            value = info[key]
+            parts.append(f"{value} Hz" if key == "sample_rate" else f'"{value}"' if key in ("device", "port") else str(value))
+    for key, value in info.items():
+        if key not in ("backend", "device", "port", "sample_rate", "channels", "state") and isinstance(value, (int, float, str, bool)):
+            parts.append(f"{key} {value}")
+    ok = state.lower() in ("running", "open", "ok", "connected", "file", "unknown")
+    return "  ".join([*parts, state]), ok
+
+
+def render(snap: Mapping[str, Any], *, now: float | None = None) -> list[Line]:
+    """The snapshot as tagged lines (see the module docstring)."""
+    now = time.time() if now is None else now
+    lines: list[Line] = []
+    age = now - float(snap.get("time", now))
+    state = snap.get("state", "?")
+    head = f"kelly-edge box  {state}  pid {snap.get('pid', '?')}  audio {_uptime(float(snap.get('audio_s', 0.0) or 0.0))}"
+    if isinstance(snap.get("input_file"), str):
+        head += f"  file {snap['input_file']}"
+    lines.append(("head", head))
+    if age > STALE_AFTER_S:
+        lines.append(("warn", f"STALE: last update {age:.0f} s ago (the box's loop is not publishing)"))
+    if state == "starting":
+        lines.append(("", "the box is starting: no audio processed yet"))
+        return lines
+
+    emo = snap.get("emotion") or {}
+    intent = emo.get("intent")
+    lines.append(("", f"Emotion  {emo.get('name', '?')} ({emo.get('family', '?')})" + (f"   leaning to {intent}" if intent else "")))
+    lines.append(("", f"  valence {_f(emo.get('valence'), '+.2f')} {bar(emo.get('valence'), width=19)}  "
+                      f"arousal {_f(emo.get('arousal'), '+.2f')} {bar(emo.get('arousal'), width=19)}"))
+    key = snap.get("key") or {}
+    tempo = snap.get("tempo") or {}
+    known = "" if key.get("known", True) else " (not heard yet)"
+    detected = tempo.get("detected_bpm")
+    det = f", heard {_f(detected, '.0f')}" if detected else ""
+    lines.append(("", f"Key      {key.get('name', '?')}{known} (clarity {_f(key.get('clarity'), '.2f')})   "
+                      f"Chord {snap.get('chord', '?')}"))
+    lines.append(("", f"Tempo    {_f(tempo.get('bpm'), '.1f')} BPM ({tempo.get('source', '?')}{det})"))
+    inp = snap.get("input") or {}
+    gate = f"silent {_f(inp.get('silent_for_s'), '.1f')} s" if inp.get("silent") else "playing"
+    lines.append(("", f"Input    {_f(inp.get('level_db'), '.1f')} dBFS  {bar(inp.get('level_db'), -100.0, 0.0, 21)}  {gate}"))
+
+    lines.append(("", "Models   name      state     conf  top            runs  defer  fail"))
+    for name, m in (snap.get("models") or {}).items():
+        status = m.get("status", "?") if m.get("enabled", True) else "off"
+        conf = _f(m.get("confidence"), ".2f", "  - ")
+        text = (f"         {name:<9} {status:<9} {conf:>4}  {str(m.get('top', '')):<14} "
+                f"{m.get('runs', 0):>5} {m.get('deferrals', 0):>6} {m.get('failures', 0):>5}")
+        warn = status != "trained" or m.get("failures", 0)
+        if warn and m.get("why"):
+            text += f"  ({m['why']})"
+        lines.append(("warn" if warn else "", text))
+
+    timing = snap.get("timing") or {}
+    hop = timing.get("hop_ms") or {}
+    window_s = (timing.get("window_hops") or 0) / 100.0
+    lines.append(("", f"Timing   hop ms p50 {_f(hop.get('p50'), '.2f')} p99 {_f(hop.get('p99'), '.2f')} "
+                      f"p99.9 {_f(hop.get('p999'), '.2f')} max {_f(hop.get('max'), '.2f')} "
+                      f"(last {window_s:.0f} s, budget {_f(timing.get('budget_ms'), '.0f')})"))
+    misses = int(timing.get("deadline_misses", 0) or 0)
+    lines.append(("warn" if misses else "", f"         deadline misses {misses} of {timing.get('hops', 0)} hops"))
+    for label, key_ in (("Audio", "audio"), ("MIDI", "midi")):
+        text, ok = _device(snap.get(key_))
+        lines.append(("" if ok else "warn", f"{label:<8} {text}"))
+    err = snap.get("last_error")
+    lines.append(("error" if err else "", f"Error    {err if err else 'none'}"))
+    return lines
+
+
+def render_text(snap: Mapping[str, Any], *, now: float | None = None) -> str:
+    """The snapshot as plain text, one line per row, newline-terminated."""
+    return "".join(text + "\n" for _, text in render(snap, now=now))

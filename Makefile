@@ -12,7 +12,7 @@ OUT    := out
 # Building pyaudio needs PortAudio's headers; python-rtmidi's wheel needs ALSA/JACK at run time.
 RUNTIME_DEBS := portaudio19-dev libasound2 python3-venv python3-dev gcc
 # The tests render real pieces (fluidsynth + a GM soundfont) and drive a real JACK server (dummy driver).
-TEST_DEBS    := fluidsynth fluid-soundfont-gm jackd2 libjack-jackd2-0 tmux
+TEST_DEBS    := fluidsynth fluid-soundfont-gm jackd2 libjack-jackd2-0 tmux systemd
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -21,8 +21,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from kelly_edge.engine.offline import run_file
 
     config = load_config(args.config) if args.config else default_config()
-    if args.input is None:
-        raise KellyEdgeError("live capture is not available in this build yet: give --input FILE.wav")
+    if args.input is None or args.realtime:
+        if args.realtime and args.input is None:
+            raise KellyEdgeError("--realtime plays a recording through the live loop: give --input FILE.wav")
+        if args.plot:
+            raise KellyEdgeError("--plot draws an offline run: drop --realtime, or plot the report afterwards")
+        from kelly_edge.live.commands import live_main
+
+        return live_main(config, args)
     if args.midi_out is None:
         raise KellyEdgeError("--midi-out OUT.mid is required with --input")
     if args.plot:
@@ -48,6 +54,20 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     from kelly_edge.config.loader import check_config_main
 
     return check_config_main(args.file)
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from kelly_edge.live.commands import devices_main
+
+    return devices_main()
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from kelly_edge.config.loader import load_config
+    from kelly_edge.config.schema import default_config
+    from kelly_edge.live.commands import calibrate_main
+
+    return calibrate_main(load_config(args.config) if args.config else default_config(), args.seconds)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -79,11 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    run = sub.add_parser("run", help="process a WAV recording into a MIDI file", description=(
-        "Process a WAV file hop by hop, exactly as the live box would, and write what the box plays as a "
-        "Standard MIDI File whose timing matches the audio."))
+    run = sub.add_parser("run", help="play live, or process a WAV recording into a MIDI file", description=(
+        "Without --input: the live box (audio interface in, MIDI port out, as the config says) until SIGTERM or "
+        "Ctrl-C. With --input: process the WAV file hop by hop, exactly as the live box would, and write what the "
+        "box plays as a Standard MIDI File whose timing matches the audio. With --input and --realtime: play the "
+        "recording through the live loop at real-time pace (rehearsal: footswitches, SIGHUP and status work)."))
     run.add_argument("--input", metavar="FILE.wav", help="WAV recording (16-96 kHz; 8/16/24/32-bit int or 32/64-bit float; any channels)")
-    run.add_argument("--midi-out", metavar="OUT.mid", help="Standard MIDI File to write")
+    run.add_argument("--midi-out", metavar="OUT.mid", help="Standard MIDI File to write (with --realtime: instead of the MIDI port)")
+    run.add_argument("--realtime", action="store_true", help="with --input: play the recording through the live loop in real time")
+    run.add_argument("--duration", type=float, metavar="SECONDS", help="live: stop after this many seconds (default: until SIGTERM/Ctrl-C)")
+    run.add_argument("--trace", action="store_true", help="live: add every MIDI message's scheduled and sent time to --report")
+    run.add_argument("--status-socket", metavar="PATH", help="live: where to publish the status (default: the standard location)")
     run.add_argument("--report", metavar="REPORT.json", help="write a JSON run report (timing, notes, key, models, emotion)")
     run.add_argument("--config", metavar="CONFIG.yaml", help="YAML config (default: built-in defaults, see config/default.yaml)")
     run.add_argument("--plot", metavar="OUT.png", help="also draw the run: mel spectrogram, piano roll with chords, emotion path (needs matplotlib)")
@@ -93,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Validate a config file: exit 0 when valid, 1 with one 'file:line: key ...' message per problem."))
     check.add_argument("file", metavar="FILE")
     check.set_defaults(func=_cmd_check_config)
+
+    devices = sub.add_parser("devices", help="list audio inputs and MIDI outputs as the config names them")
+    devices.set_defaults(func=_cmd_devices)
+
+    calibrate = sub.add_parser("calibrate", help="measure the input level while you play and store the input gain",
+                               description="Listen to a few seconds of playing on the configured input and store its "
+                                           "gain, so loudness cues mean the same on every interface and pickup.")
+    calibrate.add_argument("--config", metavar="CONFIG.yaml", help="YAML config naming the input device")
+    calibrate.add_argument("--seconds", type=float, default=10.0, help="how long to listen (default 10)")
+    calibrate.set_defaults(func=_cmd_calibrate)
 
     status = sub.add_parser("status", help="print the running box's state once", description=(
         "Read the running box's state from its status socket: models, emotion, key, chord, tempo, timing, devices."))

@@ -1,0 +1,226 @@
+"""Real clients around a real box on a JACK server: a player that plays a recording into the box's
+audio input in real time, a "synth" MIDI input port that receives what the box plays, and the box
+itself as a separate process (``python -m kelly_edge.live``), so signals, exit codes and stderr are
+the real ones."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Player:
+    """A JACK client with one output port ``<name>:out``; :meth:`play` queues samples from the next cycle.
+
+    ``first_sound_wall``: ``time.monotonic()`` in the process callback of the cycle that carried the
+    first sample above ``threshold`` (when that sound entered the JACK graph).
+    """
+
+    def __init__(self, name: str = "kelly-test-player", threshold: float = 0.01) -> None:
+        import jack
+
+        self._client = jack.Client(name, no_start_server=True)
+        self.name = self._client.name
+        self._port = self._client.outports.register("out")
+        self.port_name = self._port.name
+        self._samples = np.zeros(0, dtype=np.float32)
+        self._pos = 0
+        self._threshold = threshold
+        self.first_sound_wall: float | None = None
+        self._client.set_process_callback(self._process)
+        self._client.activate()
+
+    def _process(self, frames: int) -> None:
+        buf = self._port.get_array()
+        chunk = self._samples[self._pos : self._pos + frames]
+        buf[: chunk.size] = chunk
+        buf[chunk.size :] = 0.0
+        if self.first_sound_wall is None and chunk.size and float(np.max(np.abs(chunk))) > self._threshold:
+            self.first_sound_wall = time.monotonic()
+        self._pos += chunk.size
+
+    def play(self, samples: np.ndarray) -> None:
+        self._pos = 0
+        self._samples = np.ascontiguousarray(samples, dtype=np.float32)
+
+    @property
+    def done(self) -> bool:
+        return self._pos >= self._samples.size
+
+    def restart_port(self) -> None:
+        """The player's port disappears and comes back (a client restarted): connections are lost."""
+        self._port.unregister()
+        self._port = self._client.outports.register("out")
+
+    def connections(self) -> list[str]:
+        return [p.name for p in self._client.get_all_connections(self._port)]
+
+    def connect(self, destination: str) -> None:
+        self._client.connect(self.port_name, destination)
+
+    def ports(self, pattern: str, **kw: Any) -> list[str]:
+        return [p.name for p in self._client.get_ports(pattern, **kw)]
+
+    def close(self) -> None:
+        self._client.deactivate()
+        self._client.close()
+
+
+class Synth:
+    """A JACK MIDI input port ``<client>:in`` that records ``(time.monotonic(), message)``; the port can
+    be unregistered (the cable pulled) and registered again under the same name.
+
+    A JACK-Client client rather than python-rtmidi: python-rtmidi holds the GIL while it creates or
+    deletes its JACK client, which would stall the player's callback in this same process.
+    """
+
+    def __init__(self, client_name: str = "kelly-test-synth") -> None:
+        import jack
+
+        self._client = jack.Client(client_name, no_start_server=True)
+        self.received: list[tuple[float, bytes]] = []
+        self._lock = threading.Lock()
+        self._port: Any = None
+        self._rate = float(self._client.samplerate)
+        self._client.set_process_callback(self._process)
+        self._client.activate()
+        self.open()
+
+    def _process(self, frames: int) -> None:
+        port = self._port
+        if port is None:
+            return
+        now = time.monotonic()
+        for offset, data in port.incoming_midi_events():
+            with self._lock:
+                self.received.append((now + offset / self._rate, bytes(data)))
+
+    def open(self) -> None:
+        self._port = self._client.midi_inports.register("in")
+
+    def close_port(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            port.unregister()
+
+    def messages(self) -> list[tuple[float, bytes]]:
+        with self._lock:
+            return list(self.received)
+
+    def close(self) -> None:
+        self.close_port()
+        self._client.deactivate()
+        self._client.close()
+
+
+class ClockSender:
+    """A JACK MIDI output port ``kelly-test-clock:out`` sending MIDI clock at ``bpm``, sample-accurate
+    (each tick at its frame offset inside the period), with Start / Stop / Continue on request."""
+
+    def __init__(self, bpm: float, client_name: str = "kelly-test-clock") -> None:
+        import jack
+
+        self._client = jack.Client(client_name, no_start_server=True)
+        self._port = self._client.midi_outports.register("out")
+        self.port_name = self._port.name
+        self._frames_per_tick = self._client.samplerate * 60.0 / (bpm * 24)
+        self._next = 0.0  # frames until the next tick, counted from the start of the coming period
+        self._running = False
+        self._pending: list[bytes] = []
+        self._client.set_process_callback(self._process)
+        self._client.activate()
+
+    def _process(self, frames: int) -> None:
+        self._port.clear_buffer()
+        while self._pending:
+            self._port.write_midi_event(0, self._pending.pop(0))
+        if not self._running:
+            return
+        while self._next < frames:
+            self._port.write_midi_event(int(self._next), b"\xf8")
+            self._next += self._frames_per_tick
+        self._next -= frames
+
+    def start(self) -> None:
+        self._pending.append(b"\xfa")
+        self._next = 0.0
+        self._running = True
+
+    def stop(self) -> None:
+        self._running = False
+        self._pending.append(b"\xfc")
+
+    def close(self) -> None:
+        self._client.deactivate()
+        self._client.close()
+
+
+class Box:
+    """The box as a child process; its stderr lines are collected as they come."""
+
+    def __init__(self, config: Path, *, report: Path | None = None, duration: float | None = None,
+                 extra_env: dict[str, str] | None = None, trace: bool = False, command: str = "run",
+                 args: tuple[str, ...] = ()) -> None:
+        cmd = [sys.executable, "-m", "kelly_edge.live", command, "--config", str(config), *args]
+        if report is not None:
+            cmd += ["--report", str(report)]
+        if duration is not None:
+            cmd += ["--duration", str(duration)]
+        if trace:
+            cmd.append("--trace")
+        env = {**os.environ, **(extra_env or {})}
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.stdout = ""
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"the box did not stop in {timeout} s; stderr: {self.lines[-20:]}") from None
+        self._reader.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.stdout = self.proc.stdout.read()
+        return code
+
+
+def jitter_ms(times: np.ndarray) -> dict[str, float]:
+    """Intervals of an event train that should be evenly spaced: mean interval and the deviation of
+    each event from the best straight line through them (ms)."""
+    idx = np.arange(times.size, dtype=np.float64)
+    slope, intercept = np.polyfit(idx, times, 1)
+    dev = (times - (slope * idx + intercept)) * 1000.0
+    return {"interval_ms": round(float(slope) * 1000.0, 3), "dev_std_ms": round(float(np.std(dev)), 3),
+            "dev_p99_abs_ms": round(float(np.percentile(np.abs(dev), 99)), 3)}

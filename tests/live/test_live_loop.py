@@ -1,0 +1,149 @@
+"""The live loop with fake devices: a recording played into the ring in real time, a recording
+MIDI output. Checks what a synth would hear: notes, every note-on released, clock ticks, silence
+after the stop, and the audio input going away and coming back."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from kelly_edge.audio.ring import FrameRing
+from kelly_edge.config.loader import default_config
+from kelly_edge.engine.engine import Engine
+from kelly_edge.errors import DeviceError
+from kelly_edge.live.loop import LiveLoop, NoteGate
+from kelly_edge.live.timemap import TimeMap
+from kelly_edge.midi import messages as mm
+from kelly_edge.midi.clock_out import CLOCK, START, STOP, ClockOut
+from kelly_edge.midi.rtmidi_sink import ScheduledSink
+from kelly_edge.tempo.source import ConfigTempo
+from tests.live.live_fakes import FakeCapture, FakeOutput, demo_samples, synth_state
+
+SR = 48000
+
+
+class Rig:
+    """A LiveLoop wired to fakes, as ``live_main`` wires the real devices."""
+
+    def __init__(self, *, seconds: float, vanish_after_s: float | None = None, clock_out: bool = True) -> None:
+        self.config = default_config()
+        self.samples = demo_samples(SR, seconds)
+        self.ring = FrameRing(2 * SR)
+        self.output = FakeOutput()
+        self.time_map = TimeMap(time.monotonic())
+        self.sink = ScheduledSink(self.output, to_wall=self.time_map.to_wall, latency_s=0.005, channels=(0, 1, 2),
+                                  trace=True)
+        self.gate = NoteGate(self.sink)
+        self.engine = Engine(self.config, self.gate, sample_rate=SR)
+        self.captures: list[FakeCapture] = []
+        first = self._capture(self.ring, vanish_after_s=vanish_after_s)
+        self.opens_refused = 0
+        self.clock = ClockOut(self.sink, self.engine.grid) if clock_out else None
+        self.loop = LiveLoop(
+            self.engine, self.sink, ring=self.ring, capture=first, open_capture=self.reopen, tempo=ConfigTempo(),
+            time_map=self.time_map, clock_out=self.clock, gate=self.gate, retry_s=0.2, stall_s=0.15,
+            status_every_s=0.5,
+        )
+        self.time_map.offset = time.monotonic()
+        if self.clock is not None:
+            self.clock.start(0.0)
+        self.sink.start()
+
+    def _capture(self, ring: FrameRing, **kw: object) -> FakeCapture:
+        cap = FakeCapture(ring, self.samples, sample_rate=SR, **kw)  # type: ignore[arg-type]
+        self.captures.append(cap)
+        return cap
+
+    def reopen(self, ring: FrameRing) -> FakeCapture:
+        if self.opens_refused < 2:  # the device is still unplugged for the first retries
+            self.opens_refused += 1
+            raise DeviceError("no audio input matches audio.device 'fake'")
+        return self._capture(ring)
+
+    def run(self, seconds: float) -> int:
+        return self.loop.run(threading.Event(), duration_s=seconds)
+
+
+def test_a_live_run_plays_notes_and_ends_with_everything_off() -> None:
+    rig = Rig(seconds=3.0)
+    code = rig.run(3.0)
+    assert code == 0 and rig.loop.error is None
+    msgs = rig.output.messages()
+    note_ons = [m for m in msgs if mm.is_note_on(m)]
+    assert len(note_ons) >= 4, "the demo's playing should produce notes"
+    sounding, problems = synth_state(msgs)
+    assert problems == []
+    assert sounding == set()
+    # the very end: the clock Stop, then the panic: CC123 and CC120 on every channel used
+    stop_at = msgs.index(STOP)
+    tail = msgs[stop_at:]
+    assert CLOCK not in tail and not any(mm.is_note_on(m) for m in tail)
+    for ch in {m[0] & 0x0F for m in note_ons}:
+        assert mm.all_notes_off(ch) in tail and mm.all_sound_off(ch) in tail
+    assert msgs[0] == START
+    assert msgs.count(CLOCK) >= int(2.5 * rig.config.tempo.bpm * 24 / 60)  # ~3 s of 24 PPQN
+    assert rig.loop.stats.hops >= 250
+    assert rig.loop.stats.first_sound_wall is not None
+    assert all(c.closed for c in rig.captures)
+    assert rig.ring.closed and rig.output.closed
+
+
+def test_events_leave_at_their_scheduled_time_not_when_a_hop_finishes() -> None:
+    rig = Rig(seconds=2.0)
+    rig.run(2.0)
+    trace = rig.sink.trace
+    assert trace
+    due = np.array([d for d, _, _ in trace])
+    sent = np.array([s for _, s, _ in trace])
+    assert np.all(sent >= due)
+    ticks = np.array([d for d, _, m in trace if m == CLOCK])
+    # the schedule itself is exact: tick due times are evenly spaced at the tempo (100 BPM)
+    gaps = np.diff(ticks)
+    assert np.median(gaps) == pytest.approx(60.0 / (rig.config.tempo.bpm * 24), rel=0.02)
+
+
+def test_audio_lost_and_found_keeps_the_timeline_and_logs_one_line_each(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="kelly_edge.live.loop")
+    rig = Rig(seconds=4.0, vanish_after_s=1.0)
+    rig.run(3.0)
+    stats = rig.loop.stats
+    assert stats.audio_losses == 1
+    assert stats.silent_fill_hops > 0  # the timeline went on without a device
+    assert len(rig.captures) == 2 and rig.captures[1].started
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("lost" in line for line in lines) == 1
+    assert sum("is back" in line for line in lines) == 1
+    sounding, problems = synth_state(rig.output.messages())
+    assert problems == [] and sounding == set()
+    # the engine's audio time kept pace with the wall clock through the gap (no jump, no stall)
+    assert rig.engine.time_s == pytest.approx(3.0, abs=0.5)
+
+
+def test_a_stopped_midi_clock_mutes_new_notes() -> None:
+    rig = Rig(seconds=2.0, clock_out=False)
+    rig.gate.stopped = True
+    rig.run(1.5)
+    assert not any(mm.is_note_on(m) for m in rig.output.messages())
+
+
+def test_panic_and_voice_switches_from_another_thread() -> None:
+    rig = Rig(seconds=3.0, clock_out=False)
+    stop = threading.Event()
+    runner = threading.Thread(target=lambda: rig.loop.run(stop))
+    runner.start()
+    try:
+        time.sleep(1.0)
+        rig.loop.set_voice_enabled("melody", False)
+        rig.loop.panic()
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        runner.join(10.0)
+    msgs = rig.output.messages()
+    sounding, problems = synth_state(msgs)
+    assert problems == [] and sounding == set()
+    assert msgs.count(mm.all_sound_off(0)) >= 2  # the panic and the final stop

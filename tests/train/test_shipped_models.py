@@ -1,0 +1,64 @@
+"""The shipped models in ``models_tflite/`` meet the issue's targets (needs no TensorFlow).
+
+These read the committed files and the metrics the full run wrote into the manifest, and load the
+files with the runtime runner. They fail when someone ships a model that regressed or got too big.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kelly_edge.models import spec
+
+MODELS = Path(__file__).resolve().parents[2] / "models_tflite"
+
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return json.loads((MODELS / "manifest.json").read_text())["models"]
+
+
+def test_all_five_present_hashed_and_small(manifest: dict) -> None:
+    assert set(manifest) == set(spec.MODEL_NAMES)
+    total = 0
+    for name, entry in manifest.items():
+        data = (MODELS / entry["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], name
+        total += len(data)
+    assert total <= 1.5 * 1024 * 1024
+
+
+def test_int8_agrees_with_float(manifest: dict) -> None:
+    for name, entry in manifest.items():
+        agree = entry["metrics"]["int8_vs_float"]
+        assert agree["cosine_mean"] >= 0.99, name
+        if name in ("melody", "harmony"):
+            assert agree["argmax_agreement"] >= 0.95, name
+
+
+def test_each_model_beats_its_fallback_and_the_prior(manifest: dict) -> None:
+    for name, entry in manifest.items():
+        m = entry["metrics"]
+        key, higher = m["primary"]["metric"], m["primary"]["higher_is_better"]
+        for other in ("fallback", "baseline"):
+            if higher:
+                assert m["model"][key] > m[other][key], (name, other)
+            else:
+                assert m["model"][key] < m[other][key], (name, other)
+        assert m["held_out_rows"] > 0
+
+
+def test_runtime_loads_them_as_trained() -> None:
+    from kelly_edge.models.runner import load_all
+
+    loaded = load_all(MODELS)
+    for s in spec.MODELS:
+        assert loaded[s.name].status == "trained", loaded[s.name].reason
+        y = loaded[s.name].call(np.zeros(s.n_in, np.float32))
+        assert y.shape == (s.n_out,) and np.all(np.isfinite(y))

@@ -1,0 +1,1 @@
+"""Readers for labelled datasets users may own (DEAM, EMOPIA); see each module."""

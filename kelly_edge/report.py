@@ -6,19 +6,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kelly_edge.engine.engine import Engine
+from kelly_edge.engine.timing import HopTimes
 from kelly_edge.fileio import write_atomic
 
 
-def percentiles_ms(seconds: np.ndarray) -> dict[str, float]:
-    """p50/p99/p99.9/max of per-hop times, in milliseconds (zeros when there were none)."""
-    if seconds.size == 0:
-        return {"p50": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
-    ms = seconds * 1000.0
-    p50, p99, p999 = np.percentile(ms, [50, 99, 99.9])
-    return {"p50": round(float(p50), 4), "p99": round(float(p99), 4), "p999": round(float(p999), 4), "max": round(float(ms.max()), 4)}
+def percentiles_ms(times: HopTimes) -> dict[str, float]:
+    """p50/p99/p99.9/max of every hop's processing time, in milliseconds."""
+    ms = {name: times.percentile(q) * 1000.0 for name, q in (("p50", 50), ("p99", 99), ("p999", 99.9))}
+    ms["max"] = times.max_s * 1000.0
+    return {k: round(v, 4) for k, v in ms.items()}
 
 
 def build_report(engine: Engine, *, source: dict[str, Any], wall_s: float) -> dict[str, Any]:
@@ -33,7 +30,7 @@ def build_report(engine: Engine, *, source: dict[str, Any], wall_s: float) -> di
         "hops": sched.hops,
         "deadline_misses": sched.deadline_misses,
         "budget_ms": round(sched.budget_s * 1000.0, 3),
-        "hop_ms": percentiles_ms(engine.hop_times()),
+        "hop_ms": percentiles_ms(stats.hop_times),
         "realtime_factor": round(audio_s / wall_s, 1) if wall_s > 0 else None,
         "notes": engine.generator.notes_started,
         "key": key,

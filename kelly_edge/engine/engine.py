@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -22,6 +22,7 @@ from kelly_edge.config.schema import models_dir
 from kelly_edge.emotion import thesaurus
 from kelly_edge.engine.clock import TempoGrid
 from kelly_edge.engine.scheduler import Scheduler
+from kelly_edge.engine.timing import HopTimes
 from kelly_edge.features import encode
 from kelly_edge.features.context import FeatureContext
 from kelly_edge.generate.generator import Generator
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 EMOTION_SMOOTHING_S = 1.0  # time constant of the VADI the generator follows
 REPORT_EVERY_S = 1.0
+MAX_EMOTION_SAMPLES = 4 * 3600  # the report keeps the last four hours of the emotion path
 
 
 @dataclass
@@ -49,8 +51,8 @@ class EmotionSample:
 class RunStats:
     """What a run report needs; filled as the engine goes."""
 
-    hop_s: list[np.ndarray] = field(default_factory=list)  # chunks of per-hop processing times
-    emotion: list[EmotionSample] = field(default_factory=list)
+    hop_times: HopTimes = field(default_factory=HopTimes)  # bounded: recent window + histogram
+    emotion: deque[EmotionSample] = field(default_factory=lambda: deque(maxlen=MAX_EMOTION_SAMPLES))
     keys: Counter[str] = field(default_factory=Counter)
     silent_hops: int = 0
 
@@ -61,8 +63,6 @@ class Engine:
     ``models`` maps spec names to loaded models (default: load from the config's models folder,
     falling back per model). ``clock`` is the scheduler's clock (injectable for tests).
     """
-
-    _CHUNK = 6000  # hop times are stored in chunks of a minute
 
     def __init__(
         self,
@@ -106,8 +106,6 @@ class Engine:
         self._next_report_t = 0.0
         self._failed: set[str] = set()
         self.stats = RunStats()
-        self._hop_times = np.zeros(self._CHUNK)
-        self._hop_count_in_chunk = 0
         self.closed = False
 
     # --- model helpers ------------------------------------------------------------------------
@@ -257,7 +255,7 @@ class Engine:
             self._next_step += 1
         self.generator.advance(t)
         self._observe(t)
-        self._record_hop_time(sched.end_hop())
+        self.stats.hop_times.add(sched.end_hop())
 
     def _emotion_for_generator(self) -> np.ndarray:
         np.copyto(self._emotion_out, self.scheduler.output("emotion"))
@@ -275,26 +273,9 @@ class Engine:
             self.stats.emotion.append(EmotionSample(round(t, 3), round(v, 4), round(a, 4), thesaurus.nearest(v, a).name))
             self._next_report_t += REPORT_EVERY_S
 
-    def _record_hop_time(self, elapsed: float) -> None:
-        if self._hop_count_in_chunk == self._CHUNK:
-            self.stats.hop_s.append(self._hop_times)
-            self._hop_times = np.zeros(self._CHUNK)
-            self._hop_count_in_chunk = 0
-        self._hop_times[self._hop_count_in_chunk] = elapsed
-        self._hop_count_in_chunk += 1
-
     def recent_hop_times(self, n: int) -> np.ndarray:
-        """The last ``n`` hop processing times (s), oldest first, without copying the whole run."""
-        count = self._hop_count_in_chunk
-        current = self._hop_times[:count]
-        if count >= n or not self.stats.hop_s:
-            return current[max(0, count - n) :]
-        previous = self.stats.hop_s[-1]
-        return np.concatenate([previous[max(0, len(previous) - (n - count)) :], current])
-
-    def hop_times(self) -> np.ndarray:
-        """Every hop's processing time in seconds, in order."""
-        return np.concatenate([*self.stats.hop_s, self._hop_times[: self._hop_count_in_chunk]])
+        """The last ``n`` hop processing times (s), oldest first (at most the last minute)."""
+        return self.stats.hop_times.recent(n)
 
     # --- control ------------------------------------------------------------------------------
     def set_tempo(self, bpm: float) -> None:

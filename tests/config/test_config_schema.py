@@ -136,3 +136,15 @@ def test_config_source_is_not_compared() -> None:
     assert parse_config("", source="a.yaml") == parse_config("", source="b.yaml")
     assert parse_config("", source="a.yaml").source == "a.yaml"
     assert isinstance(default_config(), Config)
+
+
+def test_docs_config_md_is_generated_from_the_schema() -> None:
+    from pathlib import Path
+
+    from kelly_edge.config.schema import schema_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+    assert doc.read_text() == schema_markdown(), (
+        "docs/config.md is stale: regenerate with python -c 'from kelly_edge.config.schema import "
+        "schema_markdown; open(\"docs/config.md\", \"w\").write(schema_markdown())'"
+    )

@@ -15,6 +15,8 @@ RUNTIME_DEBS := portaudio19-dev libasound2 python3-venv python3-dev gcc
 TEST_DEBS    := fluidsynth fluid-soundfont-gm jackd2 libjack-jackd2-0 tmux systemd
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# installed = "install ok installed" (dpkg -s also succeeds for removed packages that left config files)
+installed = dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'install ok installed'
 
 .PHONY: demo test models bench system-deps test-system-deps venv test-venv clean
 
@@ -30,13 +32,13 @@ models: test-venv
 	$(PY) -m tools.train all --out models_tflite
 
 system-deps:
-	@missing=$$(for p in $(RUNTIME_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(RUNTIME_DEBS); do $(call installed,$$p) || echo $$p; done); \
 	if [ -n "$$missing" ]; then echo "installing Debian packages:" $$missing; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 test-system-deps: system-deps
-	@missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(TEST_DEBS); do $(call installed,$$p) || echo $$p; done); \
 	if [ -n "$$missing" ]; then echo "installing Debian packages:" $$missing; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi

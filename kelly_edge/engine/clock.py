@@ -36,3 +36,8 @@ class TempoGrid:
         self._anchor_t = t
         self.bpm = float(bpm)
         self.step_s = 15.0 / self.bpm
+
+    def restart_at(self, step: int, t: float) -> None:
+        """Make step ``step`` start at time ``t`` (MIDI Start: a bar begins now), tempo unchanged."""
+        self._anchor_step = float(step)
+        self._anchor_t = t

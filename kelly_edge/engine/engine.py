@@ -282,6 +282,16 @@ class Engine:
         self.grid.set_bpm(bpm, self.time_s)
         self.sink.set_tempo(self.time_s, bpm)
 
+    def restart_bar(self) -> None:
+        """A bar starts now (MIDI Start): the next planned step is a downbeat at the current time.
+
+        Step numbers keep increasing (the generator and its queue stay consistent); the grid is
+        re-anchored so the first step of the next bar index falls at ``time_s``.
+        """
+        bar = -(-self._next_step // spec.N_STEPS) * spec.N_STEPS  # round up to a bar start
+        self._next_step = bar
+        self.grid.restart_at(bar, self.time_s)
+
     def panic(self) -> None:
         self.generator.panic(self.time_s)
 

@@ -302,6 +302,12 @@ class Generator:
             self._drop(note, self._now)
         if v == CHORD:
             self._chord_until = -math.inf
+        ch = self._ch[v]
+        if not any(self._enabled[o] and self._ch[o] == ch for o in range(len(VOICES)) if o != v):
+            # the channel is now this voice's alone and silent: make sure the synth agrees
+            # (a voice sharing the channel with a playing one must not be cut by CC123/CC120)
+            self._sink.send(self._now, mm.all_notes_off(ch))
+            self._sink.send(self._now, mm.all_sound_off(ch))
 
     def panic(self, now: float) -> None:
         """Silence everything at ``now`` (notes off, queue dropped, CC123/120/64 0); keep generating."""

@@ -277,6 +277,8 @@ class LiveLoop:
             hook()
 
     def _transport(self, event: str) -> None:
+        if event == "start":  # MIDI Start: the song (and so a bar) begins now
+            self.engine.restart_bar()
         if self.gate is None:
             return
         if event == "stop":

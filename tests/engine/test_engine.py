@@ -98,3 +98,19 @@ def test_intent_pulls_the_emotion() -> None:
         results[intent] = engine.emotion_vadi.copy()
     assert results["ecstasy"][0] > results["grief"][0] + 0.5  # valence
     assert results["ecstasy"][1] > results["grief"][1]  # arousal
+
+
+def test_restart_bar_puts_a_downbeat_at_the_current_time() -> None:
+    x, sr = demo_audio(3.0)
+    engine = Engine(parse_config("tempo: {bpm: 120}"), RecordingSink(), sample_rate=sr, models=fallbacks())
+    h = engine.hop_length
+    for i in range(0, int(sr * 1.37) // h * h, h):  # stop mid-bar
+        engine.process_hop(x[i : i + h])
+    t = engine.time_s
+    engine.restart_bar()
+    assert engine.grid.step_in_bar(t) == 0 and engine.grid.step_in_bar(t + engine.grid.step_s * 0.5) == 0
+    assert abs(engine.grid.time_of(engine._next_step) - t) < 1e-9
+    for i in range(int(sr * 1.37) // h * h, len(x), h):  # it keeps running, notes stay paired
+        engine.process_hop(x[i : i + h])
+    engine.close()
+    assert not pair_notes(engine.sink.events)[1]

@@ -172,3 +172,24 @@ def test_steps_planned_late_are_clamped_to_now_and_stay_valid() -> None:
     assert problems == []
     assert all(n.start >= 0.3 for n in notes)
     assert [n for n in notes if n.start >= 10.0]
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_switching_a_voice_off_sends_cc123_and_cc120_unless_its_channel_is_shared(shared: bool) -> None:
+    from tests.generate.gen_harness import Voice
+
+    s = Settings(chord=Voice(True, 1 if shared else 2, 48, 72))  # shared: the melody's channel 1
+    log: dict[str, float] = {}
+
+    def off(gen: Generator, now: float) -> None:
+        gen.set_voice_enabled("chord", False, now)
+        log["off"] = now
+
+    r = run(s, 32, loud_groove(), actions=[(0.53, off)])
+    check_invariants(r, s)
+    at_off = [(c, v) for t, c, v in r.ccs(s.chord.channel) if t == pytest.approx(log["off"])]
+    if shared:
+        assert (mm.CC_ALL_NOTES_OFF, 0) not in at_off  # the melody keeps playing on that channel
+        assert r.ons(1) and max(t for t, _, _ in r.ons(1)) > log["off"]
+    else:
+        assert (mm.CC_ALL_NOTES_OFF, 0) in at_off and (mm.CC_ALL_SOUND_OFF, 0) in at_off

@@ -130,16 +130,26 @@ def choose_voicing(pcs: tuple[int, ...], low: int, high: int, previous: tuple[in
 
 
 def allowed_chords(probs: np.ndarray, tonic: int, major: bool) -> np.ndarray:
-    """(61,) bool: chords the generator may choose: root in the key, or probability >= STRONG_PREFERENCE.
+    """(61,) bool: chords the generator may choose: diatonic ones, or probability >= STRONG_PREFERENCE.
 
+    Diatonic: every chord tone in the key's scale (in minor, the harmonic-minor leading tone
+    too, so V and V7 are available). A root in the key is not enough: Abm in Ab major has a Cb.
     "No chord" is always allowed. ``probs`` is the (61,) chord distribution (non-negative).
     """
-    in_key = np.zeros(12, dtype=bool)
-    in_key[list(scale_pitch_classes(tonic, major))] = True
-    roots = np.arange(spec.N_CHORDS) // len(spec.CHORD_QUALITIES)
     allowed = np.ones(spec.N_CHORD_CLASSES, dtype=bool)
-    allowed[: spec.N_CHORDS] = in_key[roots] | (probs[: spec.N_CHORDS] >= STRONG_PREFERENCE)
+    allowed[: spec.N_CHORDS] = _DIATONIC[(tonic % 12, bool(major))] | (probs[: spec.N_CHORDS] >= STRONG_PREFERENCE)
     return allowed
+
+
+def _diatonic_table() -> dict[tuple[int, bool], np.ndarray]:
+    table = {}
+    for tonic in range(12):
+        for major in (True, False):
+            pcs = set(scale_pitch_classes(tonic, major))  # minor: with the leading tone
+            table[(tonic, major)] = np.array(
+                [set(chord_pitch_classes(i)) <= pcs for i in range(spec.N_CHORDS)], dtype=bool
+            )
+    return table
 
 
 def choose_chord(
@@ -164,3 +174,6 @@ def choose_chord(
     if not allowed[current]:
         return best
     return best if probs[best] >= probs[current] + margin else current
+
+
+_DIATONIC = _diatonic_table()

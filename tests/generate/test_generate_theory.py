@@ -103,3 +103,20 @@ def test_choose_chord_no_chord() -> None:
     p[C] = 0.05
     assert theory.choose_chord(p, current=C, tonic=0, major=True) == spec.NO_CHORD
     assert theory.choose_chord(np.zeros(spec.N_CHORD_CLASSES), current=spec.NO_CHORD, tonic=0, major=True) == spec.NO_CHORD
+
+
+def test_only_diatonic_chords_unless_strongly_preferred() -> None:
+    import numpy as np
+
+    from kelly_edge.generate.theory import STRONG_PREFERENCE, allowed_chords
+    from kelly_edge.models.spec import chord_index
+
+    flat = np.full(61, 1.0 / 61)
+    ab = allowed_chords(flat, 8, True)  # Ab major
+    assert ab[chord_index(8, "maj")] and ab[chord_index(5, "min")] and ab[chord_index(3, "7")]
+    assert not ab[chord_index(8, "min")]  # Abm has a Cb: root in key is not enough
+    am = allowed_chords(flat, 9, False)  # A minor: V7 = E7 with the leading tone G#
+    assert am[chord_index(4, "7")] and am[chord_index(2, "min")] and not am[chord_index(2, "maj")]
+    strong = flat.copy()
+    strong[chord_index(8, "min")] = STRONG_PREFERENCE
+    assert allowed_chords(strong, 8, True)[chord_index(8, "min")]

@@ -27,7 +27,6 @@ is not thread-safe.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from typing import Any, Callable
@@ -259,16 +258,7 @@ class EngineControls:
         self.state.intent = name
         if amount is None:
             amount = self._effective().emotion.intent_amount
-        engine = self.engine
-        setter = getattr(engine, "set_intent", None)
-        if callable(setter):
-            setter(name, amount)
-            return
-        # stopgap until the engine exposes set_intent(name, amount): what its constructor does
-        engine._intent = thesaurus.by_name(name) if name else None
-        engine.config = dataclasses.replace(
-            engine.config, emotion=dataclasses.replace(engine.config.emotion, intent=name, intent_amount=amount)
-        )
+        self.engine.set_intent(name, amount)
 
     # --- status for the LEDs ------------------------------------------------------------------
     def model_leds(self, now: float | None = None) -> dict[str, str]:

@@ -10,6 +10,7 @@ generator plans each step one step ahead of its grid time so micro-timing can mo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter, deque
@@ -206,7 +207,7 @@ class Engine:
         self.vadi += a * (np.clip(heard, -1.0, 1.0) - self.vadi)
         np.copyto(self.emotion_vadi, self.vadi)
         if self._intent is not None:
-            thesaurus.blend_intent(self.emotion_vadi, self._intent, self.config.emotion.intent_amount)
+            thesaurus.blend_intent(self.emotion_vadi, self._intent, float(self.config.emotion.intent_amount))
 
     # --- the hop ------------------------------------------------------------------------------
     @property
@@ -281,6 +282,14 @@ class Engine:
     def set_tempo(self, bpm: float) -> None:
         self.grid.set_bpm(bpm, self.time_s)
         self.sink.set_tempo(self.time_s, bpm)
+
+    def set_intent(self, name: str | None, amount: float) -> None:
+        """Lean the music toward the thesaurus emotion ``name`` by ``amount`` 0..1 (None: follow
+        the playing only). The config object is updated too, so status shows what is in force."""
+        self._intent = thesaurus.by_name(name) if name else None
+        self.config = dataclasses.replace(
+            self.config, emotion=dataclasses.replace(self.config.emotion, intent=name, intent_amount=amount)
+        )
 
     def restart_bar(self) -> None:
         """A bar starts now (MIDI Start): the next planned step is a downbeat at the current time.

@@ -297,7 +297,10 @@ class Generator:
         for note in notes:  # notes not yet started are dropped before anything due is sent
             if note.state == _PLANNED:
                 self._drop(note, now)
-        self.advance(now)
+        # send what is due *before* now only: a note of another voice starting at now stays planned,
+        # so a panic at the same instant drops it instead of cutting it to a zero-length blip
+        self.advance(math.nextafter(now, -math.inf))
+        self._now = max(self._now, now)
         for note in notes:
             self._drop(note, self._now)
         if v == CHORD:

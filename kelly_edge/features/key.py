@@ -65,14 +65,15 @@ def key_correlations(chroma: np.ndarray, out: np.ndarray, *, profiles: np.ndarra
     all-zero) chroma has no tonal information: every correlation is 0.
     """
     n = spec.N_PITCH_CLASSES
-    total = float(chroma.sum())
-    ss = float(np.dot(chroma, chroma)) - total * total / n  # sum of squared deviations
+    deviation = chroma - float(chroma.sum()) / n  # centred first: sum(x^2) - n*mean^2 cancels badly
+    ss = float(np.dot(deviation, deviation))  # sum of squared deviations
     if not ss > 1e-12 * max(1.0, float(np.dot(chroma, chroma))):
         out[...] = 0.0
         return out
     np.matmul(profiles, chroma, out=out)  # a ufunc: casts float64 profiles into a float32 out
     out *= 1.0 / math.sqrt(ss)
-    np.clip(out, -1.0, 1.0, out=out)
+    np.minimum(out, 1.0, out=out)  # rounding only; two ufuncs are cheaper than np.clip's wrapper
+    np.maximum(out, -1.0, out=out)
     return out
 
 

@@ -70,6 +70,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return calibrate_main(load_config(args.config) if args.config else default_config(), args.seconds)
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from kelly_edge.bench import bench_main
+
+    return bench_main(args.seconds, args.json, args.wav)
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from kelly_edge.status.client import status_main
 
@@ -129,6 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--config", metavar="CONFIG.yaml", help="YAML config naming the input device")
     calibrate.add_argument("--seconds", type=float, default=10.0, help="how long to listen (default 10)")
     calibrate.set_defaults(func=_cmd_calibrate)
+
+    bench = sub.add_parser("bench", help="measure the cost of a hop, stage by stage, against the alternatives",
+                           description="Per-hop cost of mel, each model, the generator and the whole hop over real audio "
+                                       "(p50/p99/p99.9/max), the floor (mel + five invokes), librosa and numpy "
+                                       "comparisons, the offline real-time factor, RSS and cold start.")
+    bench.add_argument("--seconds", type=float, default=30.0, help="seconds of audio per pass (default 30)")
+    bench.add_argument("--json", metavar="OUT.json", help="write the results as JSON")
+    bench.add_argument("--wav", metavar="FILE.wav", help="audio to measure on (default: the demo, looped)")
+    bench.set_defaults(func=_cmd_bench)
 
     status = sub.add_parser("status", help="print the running box's state once", description=(
         "Read the running box's state from its status socket: models, emotion, key, chord, tempo, timing, devices."))

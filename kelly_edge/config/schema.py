@@ -436,7 +436,7 @@ class ModelsConfig:
         check=_check_folder,
         allowed="folder path",
     )
-    emotion: ModelConfig = _model_section("emotion", "hop")
+    emotion: ModelConfig = _model_section("emotion", "step")  # smoothed over 1 s: every 10 ms buys nothing
     harmony: ModelConfig = _model_section("harmony", "beat")
     melody: ModelConfig = _model_section("melody", "step")
     dynamics: ModelConfig = _model_section("dynamics", "beat")

@@ -97,11 +97,13 @@ class Engine:
         self._rates = {s.name: config.models.get(s.name).rate for s in spec.MODELS}
         self._priority = [s.name for s in sorted(spec.MODELS, key=lambda m: m.priority)]
         self.vadi = np.zeros(4, dtype=np.float32)  # the heard emotion, smoothed
+        self._vadi_step = np.zeros(4, dtype=np.float32)
         self.emotion_vadi = np.zeros(4, dtype=np.float32)  # ... blended with the intent: what the music follows
         self._intent = thesaurus.by_name(config.emotion.intent) if config.emotion.intent else None
         self._pad = np.zeros(self.hop_length, dtype=np.float32)
         self._emotion_out = np.zeros(spec.EMOTION.n_out, dtype=np.float32)
         self._samples = 0
+        self._emotion_t = 0.0  # audio time of the last emotion update
         self._heard = False
         self._next_step = 0
         self._next_report_t = 0.0
@@ -200,11 +202,21 @@ class Engine:
                 self._run_groove()
 
     def _follow_emotion(self) -> None:
-        """Smooth the recognised VADI (a 1 s time constant) and lean it toward the intent."""
-        hop_s = self.hop_length / self.sample_rate
-        a = min(1.0, hop_s / EMOTION_SMOOTHING_S)
+        """Smooth the recognised VADI (a 1 s time constant over the audio time since the last
+        update, whatever the model's rate) and lean it toward the intent."""
+        now = self.time_s
+        a = min(1.0, (now - self._emotion_t) / EMOTION_SMOOTHING_S)
+        self._emotion_t = now
         heard = self.scheduler.output("emotion")[Emo.VADI]
-        self.vadi += a * (np.clip(heard, -1.0, 1.0) - self.vadi)
+        d = self._vadi_step  # clip(heard, -1, 1) - vadi, without allocating (np.clip is slow on 4 values)
+        np.minimum(heard, 1.0, out=d)
+        np.maximum(d, -1.0, out=d)
+        d -= self.vadi
+        d *= a
+        self.vadi += d
+        self._blend_intent()
+
+    def _blend_intent(self) -> None:
         np.copyto(self.emotion_vadi, self.vadi)
         if self._intent is not None:
             thesaurus.blend_intent(self.emotion_vadi, self._intent, float(self.config.emotion.intent_amount))
@@ -290,6 +302,7 @@ class Engine:
         self.config = dataclasses.replace(
             self.config, emotion=dataclasses.replace(self.config.emotion, intent=name, intent_amount=amount)
         )
+        self._blend_intent()  # in force now, not at the emotion model's next run
 
     def restart_bar(self) -> None:
         """A bar starts now (MIDI Start): the next planned step is a downbeat at the current time.

@@ -28,6 +28,7 @@ CHROMA_FMAX = 2000.0  # above this, upper partials blur harmony more than they r
 BASS_FMIN = 27.5
 BASS_FMAX = 250.0  # roughly B3: where bass lines live
 TAPER_OCTAVES = 0.25
+LUT_STEPS = 200  # pitch-class resolution of the instantaneous chroma's weight table, per semitone
 
 
 def _band_taper(freqs: np.ndarray, fmin: float, fmax: float, taper_octaves: float) -> np.ndarray:
@@ -148,20 +149,26 @@ class InstantaneousChroma:
         self._dev_to_bins = np.float64(n_fft / (2.0 * np.pi * hop_length))
         self._bin_hz = np.float64(sample_rate / n_fft)
         self._pitch_offset = np.float64(69.0 - 12.0 * np.log2(tuning_hz))
-        self._inv_sigma = np.float64(1.0 / sigma)
-        self._pcs = np.repeat(np.arange(12, dtype=np.float64)[:, None], nb, axis=1)
-        self._ones12 = np.ones(12, dtype=np.float64)
         self._phase = np.zeros(nb, dtype=np.float64)
         self._prev_phase = np.zeros(nb, dtype=np.float64)
         self._dphi = np.zeros(nb, dtype=np.float64)
         self._pitch = np.zeros(nb, dtype=np.float64)
-        self._dist = np.zeros((12, nb), dtype=np.float64)
-        self._dist2 = np.zeros((12, nb), dtype=np.float64)
-        self._colsum = np.zeros(nb, dtype=np.float64)
-        self._pw = np.zeros(nb, dtype=np.float64)
-        self._pn = np.zeros(nb, dtype=np.float64)
-        self.chroma = np.zeros(12, dtype=np.float64)
-        self.bass = np.zeros(12, dtype=np.float64)
+        # Each bin's Gaussian weights over the 12 pitch classes depend only on its pitch class
+        # (a real number in [0, 12)): tabulated once every 1/LUT_STEPS semitone, already
+        # normalised to sum 1, so a hop does one table lookup instead of ~12 ops on (12, nb).
+        steps = 12 * LUT_STEPS
+        pc = np.arange(steps + 1, dtype=np.float64) / LUT_STEPS  # row steps == row 0 (pc 12 == 0)
+        dist = np.abs(pc[:, None] - np.arange(12, dtype=np.float64)[None, :])
+        dist = np.minimum(dist, 12.0 - dist) / sigma
+        table = np.exp(-0.5 * dist * dist)
+        self._table = table / np.maximum(table.sum(axis=1, keepdims=True), 1e-12)  # (steps + 1, 12)
+        self._idx = np.zeros(nb, dtype=np.intp)
+        self._w = np.zeros((nb, 12), dtype=np.float64)
+        self._tapers = np.stack([self._taper_main, self._taper_bass])  # (2, nb)
+        self._pw2 = np.zeros((2, nb), dtype=np.float64)
+        self._out = np.zeros((2, 12), dtype=np.float64)
+        self.chroma = self._out[0]  # (12,) views of one (2, 12) result
+        self.bass = self._out[1]
 
     def update(self, spectrum: np.ndarray, power: np.ndarray) -> None:
         """Fill ``chroma`` and ``bass`` from this hop's spectrum (see the class docstring)."""
@@ -184,22 +191,9 @@ class InstantaneousChroma:
         p *= 12.0
         p += self._pitch_offset  # MIDI pitch
         np.mod(p, 12.0, out=p)  # pitch class as a real number in [0, 12)
-        w, w2 = self._dist, self._dist2
-        np.copyto(w, p)  # every row the pitch (broadcast copies allocate nothing; broadcast
-        w -= self._pcs  # ufuncs would allocate a buffer)
-        np.abs(w, out=w)
-        np.subtract(12.0, w, out=w2)
-        np.minimum(w, w2, out=w)  # circular distance to each pitch class, semitones (elementwise
-        # ops only: np.mod on a 2-D array is ~10x slower than these)
-        w *= self._inv_sigma
-        np.square(w, out=w)
-        w *= -0.5
-        np.exp(w, out=w)
-        np.dot(self._ones12, w, out=self._colsum)
-        np.maximum(self._colsum, 1e-12, out=self._colsum)
-        # each bin's weights must sum to one: divide the bin's power instead of the 12 weights
-        np.divide(power[lo:hi], self._colsum, out=self._pn)
-        np.multiply(self._pn, self._taper_main, out=self._pw)
-        np.dot(w, self._pw, out=self.chroma)
-        np.multiply(self._pn, self._taper_bass, out=self._pw)
-        np.dot(w, self._pw, out=self.bass)
+        p *= LUT_STEPS
+        np.rint(p, out=p)
+        np.copyto(self._idx, p, casting="unsafe")
+        np.take(self._table, self._idx, axis=0, out=self._w, mode="clip")  # (nb, 12) weights, rows sum to 1
+        np.multiply(self._tapers, power[lo:hi], out=self._pw2)  # (2, nb): main and bass power
+        np.matmul(self._pw2, self._w, out=self._out)

@@ -194,6 +194,8 @@ class FeatureContext:
         self._low_mask = (freqs < LOW_HZ).astype(np.float64)
         self._high_mask = (freqs > HIGH_HZ).astype(np.float64)
         self._cum = np.zeros(freqs.size, dtype=np.float64)
+        self._moments = np.stack([np.ones_like(freqs), freqs, self._low_mask, self._high_mask])  # (4, n_bins)
+        self._mom = np.zeros(4, dtype=np.float64)
         self._flat_tmp = np.zeros(spec.N_MELS, dtype=np.float64)
         self._a_spec = _alpha(SPECTRAL_TAU_S, hop_s)
 
@@ -281,15 +283,22 @@ class FeatureContext:
             raise ValueError(f"FeatureContext.update expects a ({self.hop_length},) hop, got shape {hop.shape}")
         x = self._x
         np.copyto(x, hop, casting="unsafe")
-        np.isfinite(x, out=self._bad)
-        np.logical_not(self._bad, out=self._bad)
-        np.copyto(x, 0.0, where=self._bad)
         if self._gain != 1.0:
             x *= self._gain
-        np.clip(x, -SAMPLE_CLIP, SAMPLE_CLIP, out=x)
+        # fast path: finite, in-range input (the usual case) needs no cleaning; max/min are NaN
+        # when any sample is, so the comparison below also catches NaN
+        peak = max(float(x.max()), -float(x.min()))
+        if not peak <= SAMPLE_CLIP:  # NaN/inf (count as 0) or over full scale (clipped)
+            np.isfinite(x, out=self._bad)
+            np.logical_not(self._bad, out=self._bad)
+            np.copyto(x, 0.0, where=self._bad)
+            np.clip(x, -SAMPLE_CLIP, SAMPLE_CLIP, out=x)
+            np.abs(x, out=self._abs)
+            peak = float(self._abs.max())
+        ms_sum = float(np.dot(x, x))
         self.hops += 1
 
-        self._update_level(x)
+        self._update_level(ms_sum / x.size, peak)
         frame = self._mel.push(x)
         self._update_summary(frame)
         self._update_onsets(frame, step)
@@ -297,11 +306,9 @@ class FeatureContext:
         self._update_key()
         self._update_spectral()
 
-    def _update_level(self, x: np.ndarray) -> None:
+    def _update_level(self, ms: float, peak: float) -> None:
+        """Levels from the hop's mean square and peak |sample| (after gain and clipping)."""
         D, d = Desc.INDEX, self._desc
-        ms = float(np.dot(x, x)) / x.size
-        np.abs(x, out=self._abs)
-        peak = float(self._abs.max())
         level = 10.0 * math.log10(ms) if ms > 0.0 else LEVEL_FLOOR_DB
         self.level_db = max(LEVEL_FLOOR_DB, level)
         self.silent = self.level_db < self.gate_db
@@ -442,15 +449,16 @@ class FeatureContext:
             return
         D, d, a = Desc.INDEX, self._desc, self._a_spec
         power = self._mel.power
-        total = float(power.sum())
+        np.matmul(self._moments, power, out=self._mom)  # total, sum f·P, low-band, high-band power
+        total, f_sum, low_sum, high_sum = self._mom.tolist()
         if not total > 0.0 or not math.isfinite(total):
             return
-        centroid = float(np.dot(self._freqs, power)) / total
+        centroid = f_sum / total
         np.cumsum(power, out=self._cum)
         k = min(int(np.searchsorted(self._cum, ROLLOFF * float(self._cum[-1]))), self._freqs.size - 1)
         rolloff = float(self._freqs[k])
-        low = float(np.dot(self._low_mask, power)) / total
-        high = float(np.dot(self._high_mask, power)) / total
+        low = low_sum / total
+        high = high_sum / total
         # flatness over the mel band densities (0..8 kHz): a mel band averages several bins, so
         # white noise reads close to 1 instead of the ~0.56 of a single periodogram
         mp = self._mel.mel_power

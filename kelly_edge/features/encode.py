@@ -21,6 +21,17 @@ from kelly_edge.models.spec import Desc
 _TWO_PI = 2.0 * math.pi
 
 
+# index i of a rotation table row is (i + tonic) % 12: taking it rotates index 0 to the tonic
+_ROTATIONS = (np.arange(spec.N_PITCH_CLASSES)[None, :] + np.arange(spec.N_PITCH_CLASSES)[:, None]) % spec.N_PITCH_CLASSES
+_ROTATIONS_MINOR = _ROTATIONS + spec.N_PITCH_CLASSES  # the minor keys' half of key_corr
+_EMO_MEL = spec.EMOTION.input_slice("mel_summary")
+_EMO_CW = spec.EMOTION.input_slice("chroma_window")
+_EMO_CL = spec.EMOTION.input_slice("chroma_long")
+_EMO_KC_MAJOR = slice(spec.EMOTION.input_slice("key_corr").start, spec.EMOTION.input_slice("key_corr").start + 12)
+_EMO_KC_MINOR = slice(_EMO_KC_MAJOR.stop, spec.EMOTION.input_slice("key_corr").stop)
+_EMO_DESC = spec.EMOTION.input_slice("descriptors")
+
+
 def _one_hot(out: np.ndarray, part: slice, index: int | None) -> None:
     out[part] = 0.0
     if index is not None:
@@ -45,13 +56,13 @@ def encode_emotion(
     correlations are rotated so index 0 is the tonic: mode only exists relative to the tonic.
     """
     s = spec.EMOTION
-    out[s.input_slice("mel_summary")] = mel_summary
-    out[s.input_slice("chroma_window")] = np.roll(chroma_window, -tonic)
-    out[s.input_slice("chroma_long")] = np.roll(chroma_long, -tonic)
-    kc = s.input_slice("key_corr")
-    out[kc.start : kc.start + 12] = np.roll(key_corr[:12], -tonic)
-    out[kc.start + 12 : kc.stop] = np.roll(key_corr[12:], -tonic)
-    out[s.input_slice("descriptors")] = descriptors
+    rot = _ROTATIONS[tonic % spec.N_PITCH_CLASSES]  # == np.roll(v, -tonic), without allocating
+    out[_EMO_MEL] = mel_summary
+    np.take(chroma_window, rot, out=out[_EMO_CW])
+    np.take(chroma_long, rot, out=out[_EMO_CL])
+    np.take(key_corr, rot, out=out[_EMO_KC_MAJOR])
+    np.take(key_corr, _ROTATIONS_MINOR[tonic % spec.N_PITCH_CLASSES], out=out[_EMO_KC_MINOR])
+    out[_EMO_DESC] = descriptors
     return out
 
 

@@ -150,6 +150,10 @@ class MelExtractor:
             sample_rate=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels, fmin=fmin, fmax=fmax
         )
         self._fb64 = self.filterbank.astype(np.float64)
+        # bins above the top band's edge have all-zero weights: the per-hop product skips them
+        used = np.nonzero(self._fb64.any(axis=0))[0]
+        self._n_used = int(used[-1]) + 1 if used.size else 1
+        self._fb_used = np.ascontiguousarray(self._fb64[:, : self._n_used])
         self.window = periodic_hann(self.n_fft)
         self.freqs = np.fft.rfftfreq(self.n_fft, d=1.0 / self.sample_rate)
         # Ring storage twice the window: the current window is always the contiguous slice
@@ -160,6 +164,7 @@ class MelExtractor:
         self._windowed = np.zeros(self.n_fft, dtype=np.float64)
         self.spectrum = np.zeros(self.n_bins, dtype=np.complex128)
         self.power = np.zeros(self.n_bins, dtype=np.float64)
+        self._power_used = self.power[: self._n_used]
         self.mel_power = np.zeros(self.n_mels, dtype=np.float64)
         self._db = np.zeros(self.n_mels, dtype=np.float64)
         self.frame = np.full(self.n_mels, 10.0 * math.log10(AMIN), dtype=np.float32)
@@ -188,7 +193,7 @@ class MelExtractor:
         np.fft.rfft(self._windowed, out=self.spectrum)
         np.abs(self.spectrum, out=self.power)
         np.square(self.power, out=self.power)
-        np.dot(self._fb64, self.power, out=self.mel_power)
+        np.dot(self._fb_used, self._power_used, out=self.mel_power)
         power_to_db_frame(self.mel_power, out=self._db, top_db=self.top_db)
         np.copyto(self.frame, self._db, casting="same_kind")
         return self.frame

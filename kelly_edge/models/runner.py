@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -102,39 +103,63 @@ class TfliteModel:
         self._inv_std = None if std is None else (1.0 / np.maximum(std, 1e-6)).astype(np.float32)
         self._out_mean = _floats(entry, "output_mean", spec.n_out, spec.name)
         self._out_std = _floats(entry, "output_std", spec.n_out, spec.name)
-        self._x = np.zeros(spec.n_in, dtype=np.float32)
-        self._q_in = np.zeros((1, spec.n_in), dtype=self._in_dtype)
-        self._y = np.zeros(spec.n_out, dtype=np.float32)
         self._limits = _limits(self._in_dtype)
+        # Standardise + quantise folded into one multiply-add, q = x·k + c, then rint and saturate:
+        # k = inv_std / in_scale, c = in_zero - mean·k (computed in float64, stored float32).
+        inv_std = np.ones(spec.n_in) if self._inv_std is None else self._inv_std.astype(np.float64)
+        mean = np.zeros(spec.n_in) if self._mean is None else self._mean.astype(np.float64)
+        in_scale, in_zero = (self._in_scale, self._in_zero) if self._limits is not None else (1.0, 0.0)
+        k = inv_std / in_scale
+        self._k = k.astype(np.float32)
+        self._c = (in_zero - mean * k).astype(np.float32).reshape(1, -1)
+        # Dequantise + de-standardise folded likewise: y = raw·a + b.
+        out_std = np.ones(spec.n_out) if self._out_std is None else self._out_std.astype(np.float64)
+        out_mean = np.zeros(spec.n_out) if self._out_mean is None else self._out_mean.astype(np.float64)
+        if self._limits is not None or self._out_dtype != np.float32:
+            a = self._out_scale * out_std
+            b = out_mean - self._out_zero * self._out_scale * out_std
+        else:
+            a, b = out_std, out_mean
+        self._a = a.astype(np.float32).reshape(1, -1)
+        self._b = b.astype(np.float32).reshape(1, -1)
+        self._x = np.zeros((1, spec.n_in), dtype=np.float32)
+        self._y2 = np.zeros((1, spec.n_out), dtype=np.float32)
+        self._y = self._y2[0]
+        # The interpreter's own tensors, fetched as views per call: a view still alive at
+        # invoke() makes the interpreter refuse to run, so each is dropped before it.
+        self._in_tensor = interpreter.tensor(self._in_index)
+        self._out_tensor = interpreter.tensor(self._out_index)
+        self._invoke = interpreter.invoke
         self(np.zeros(spec.n_in, dtype=np.float32))  # warm up: first invoke allocates
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         buf = self._x
-        np.copyto(buf, x)
-        np.nan_to_num(buf, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        if self._mean is not None:
-            np.subtract(buf, self._mean, out=buf)
-        if self._inv_std is not None:
-            np.multiply(buf, self._inv_std, out=buf)
-        if self._limits is not None:  # quantise: q = round(x / scale) + zero_point, saturated
-            np.divide(buf, self._in_scale, out=buf)
+        if math.isfinite(float(np.dot(x, x))):
+            np.multiply(x, self._k, out=buf[0])
+        else:  # NaN/inf somewhere (or |x| > 1e19): the slow, sanitising path
+            self._sanitised(x)
+        np.add(buf, self._c, out=buf)
+        if self._limits is not None:  # q = rint(x·k + c) saturated to the integer range
             np.rint(buf, out=buf)
-            np.add(buf, self._in_zero, out=buf)
-            np.clip(buf, self._limits[0], self._limits[1], out=buf)
-        np.copyto(self._q_in[0], buf, casting="unsafe")
-        self._interpreter.set_tensor(self._in_index, self._q_in)
-        self._interpreter.invoke()
-        raw = self._interpreter.get_tensor(self._out_index)[0]
-        y = self._y
-        np.copyto(y, raw, casting="unsafe")
-        if self._limits is not None or self._out_dtype != np.float32:
-            np.subtract(y, self._out_zero, out=y)
-            np.multiply(y, self._out_scale, out=y)
-        if self._out_std is not None:
-            np.multiply(y, self._out_std, out=y)
-        if self._out_mean is not None:
-            np.add(y, self._out_mean, out=y)
-        return y
+            np.maximum(buf, self._limits[0], out=buf)
+            np.minimum(buf, self._limits[1], out=buf)
+        q = self._in_tensor()
+        np.copyto(q, buf, casting="unsafe")
+        del q
+        self._invoke()
+        raw = self._out_tensor()
+        np.multiply(raw, self._a, out=self._y2)
+        del raw
+        np.add(self._y2, self._b, out=self._y2)
+        return self._y
+
+    def _sanitised(self, x: np.ndarray) -> None:
+        """``x·k`` into the buffer with NaN and ±inf elements read as 0.0 (as the encoders' zero)."""
+        buf = self._x[0]
+        np.copyto(buf, x, casting="unsafe")
+        np.nan_to_num(buf, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.multiply(buf, self._k, out=buf)
+        np.nan_to_num(buf, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def _quant(detail: dict[str, Any]) -> tuple[float, float]:

@@ -47,7 +47,7 @@ def test_a_slow_model_is_deferred_and_the_hop_stays_in_budget() -> None:
 
     models["melody"] = LoadedModel(spec.MELODY, slow_melody, "trained", "test: artificially slow")
     sink = RecordingSink()
-    engine = Engine(parse_config(""), sink, sample_rate=sr, models=models)
+    engine = Engine(parse_config("models: {emotion: {rate: hop}}"), sink, sample_rate=sr, models=models)
     run(engine, x)
     slot = engine.scheduler.slots["melody"]
     assert slot.deferrals > 10 and slot.runs >= 1

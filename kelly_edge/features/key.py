@@ -67,7 +67,8 @@ def key_correlations(chroma: np.ndarray, out: np.ndarray, *, profiles: np.ndarra
     n = spec.N_PITCH_CLASSES
     deviation = chroma - float(chroma.sum()) / n  # centred first: sum(x^2) - n*mean^2 cancels badly
     ss = float(np.dot(deviation, deviation))  # sum of squared deviations
-    if not ss > 1e-12 * max(1.0, float(np.dot(chroma, chroma))):
+    # flat = no tonal information; the centred sum's round-off is ~1e-32 of the energy
+    if not ss > 1e-20 * max(1e-30, float(np.dot(chroma, chroma))):
         out[...] = 0.0
         return out
     np.matmul(profiles, chroma, out=out)  # a ufunc: casts float64 profiles into a float32 out

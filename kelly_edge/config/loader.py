@@ -214,6 +214,14 @@ def _problem(err: yaml.MarkedYAMLError) -> str:
     return problem
 
 
+def _one_line(message: str) -> str:
+    """A message as one printable line: a key or value holding a newline or control character
+    (anything is a valid YAML key) is shown escaped, so each problem stays one line."""
+    if message.isprintable():
+        return message
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 def parse_config(text: str, source: str = "<string>") -> Config:
     """The Config described by YAML ``text``; ``source`` names it in messages and ``Config.source``.
 
@@ -224,23 +232,28 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else 1
-        raise ConfigError([f"{source}:{line}: YAML syntax error: {_problem(err)}"]) from err
+        raise ConfigError([_one_line(f"{source}:{line}: YAML syntax error: {_problem(err)}")]) from err
     except yaml.YAMLError as err:  # e.g. a control character the reader refuses
         position = getattr(err, "position", None)
         line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
         problem = str(err).splitlines()[0].rstrip(":")
-        raise ConfigError([f"{source}:{line}: YAML error: {problem}"]) from err
+        raise ConfigError([_one_line(f"{source}:{line}: YAML error: {problem}")]) from err
+    except RecursionError as err:  # the parser recurses per nesting level
+        raise ConfigError([f"{source}:1: YAML nested too deeply (a config needs a few levels)"]) from err
     ctx = _Context(source)
     config = default_config()
     if root is not None and not _is_null(root):
         if isinstance(root, MappingNode):
-            config = _build(Config, config, root, "", ctx)
+            try:
+                config = _build(Config, config, root, "", ctx)
+            except RecursionError as err:
+                raise ConfigError([f"{source}:1: YAML nested too deeply (a config needs a few levels)"]) from err
         else:
             kind = "a list" if root.id == "sequence" else f"the value {root.value!r}"
             sections = ", ".join(r.name for r in schema_of(Config))
             ctx.error(_line(root), f"the top level must be a mapping of sections ({sections}), got {kind}")
     if ctx.errors:
-        raise ConfigError([msg for _, msg in sorted(ctx.errors, key=lambda e: e[0])])
+        raise ConfigError([_one_line(msg) for _, msg in sorted(ctx.errors, key=lambda e: e[0])])
     return dataclasses.replace(config, source=source)
 
 

@@ -7,7 +7,9 @@ reused, and it gets its chance on a later hop. A deferred model's estimate decay
 time, so a model that was slow once (a cache miss, a GC pause elsewhere) is retried soon, while a
 model that is always too slow is only probed occasionally.
 
-Hops whose total processing time exceeded the budget are counted as deadline misses.
+Hops whose total processing time exceeded the budget are counted as deadline misses. A model
+whose own run took longer than the whole budget :data:`Scheduler.MAX_OVERRUNS` times in a row can
+never fit: it is reported to the failure handler (the engine then runs its heuristic fallback).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class ModelSlot:
     runs: int = 0
     deferrals: int = 0
     failures: int = 0
+    overruns: int = 0  # consecutive runs that alone took more than the whole hop budget
     last_s: float = 0.0
     costs_s: np.ndarray = field(default_factory=lambda: np.zeros(8192))  # ring of recent run times, s
 
@@ -49,6 +52,7 @@ class Scheduler:
 
     ALPHA = 0.2  # weight of the newest run time in the estimate
     MARGIN = 1.25  # safety factor on the estimate when checking the budget
+    MAX_OVERRUNS = 3  # runs in a row over the whole budget before the failure handler takes the model
 
     def __init__(self, *, budget_s: float = 0.010, decay: float = 0.97, clock: Clock = time.perf_counter) -> None:
         self.budget_s = budget_s
@@ -119,6 +123,14 @@ class Scheduler:
         cost = self.clock() - start
         np.copyto(slot.output, result)
         slot.pending = False
+        slot.overruns = slot.overruns + 1 if cost > self.budget_s else 0
+        if slot.overruns >= self.MAX_OVERRUNS and self._on_failure is not None:
+            # it can never fit a hop: every probe is a missed deadline. Hand it to the failure
+            # handler (the engine swaps in the heuristic fallback) instead of probing forever.
+            slot.overruns = 0
+            self._on_failure(name, TimeoutError(
+                f"{cost * 1000:.1f} ms per run, over the whole {self.budget_s * 1000:.1f} ms hop budget "
+                f"{self.MAX_OVERRUNS} runs in a row"))
         slot.last_s = cost
         # peak-hold, slow release: a spike is believed at once, a fast run only gradually
         slot.estimate_s = cost if cost > slot.estimate_s else (1 - self.ALPHA) * slot.estimate_s + self.ALPHA * cost

@@ -212,6 +212,7 @@ def _attach_controls(
 
         watcher.on_reload = reloaded
         watcher.on_reject = rejected
+        watcher.on_request = _model_reload_hook(loop, config, panel)
         watcher.start()
         extras.closers.append(watcher.stop)
     try:
@@ -234,6 +235,24 @@ def _attach_controls(
 
         loop.on_hop.append(publish)
     return extras
+
+
+def _model_reload_hook(loop: LiveLoop, config: Any, panel: Any) -> Callable[[], None]:
+    """On SIGHUP (on the watcher's thread): re-load the model files that changed since start-up or
+    the last SIGHUP, and swap them in on the processing thread; a bad file gives that model's fallback."""
+    from kelly_edge.config.schema import models_dir
+    from kelly_edge.models import spec
+    from kelly_edge.models.reload import ModelReloader, swap_in
+
+    reloader = ModelReloader(models_dir(config), {n for n in spec.MODEL_NAMES if config.models.get(n).enabled})
+
+    def reload_models() -> None:
+        loaded = reloader.changed()
+        if loaded:
+            active = panel.controls.state.active if panel is not None else None
+            loop.request(lambda: swap_in(loop.engine, loaded, active))
+
+    return reload_models
 
 
 def _build(

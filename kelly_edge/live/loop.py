@@ -223,6 +223,8 @@ class LiveLoop:
                         self._capture = None
                         self._lost = capture
                         self.stats.audio_losses += 1
+                        # the silence gate closes at once: no chord is struck again into the gap
+                        self.engine.ctx.silent_for_s = float(self.engine.config.audio.silence_tail_s)
                         self._panic_engine()
                     continue
                 # no audio device: silent hops at the pace of the wall clock, same timeline

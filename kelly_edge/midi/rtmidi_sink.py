@@ -256,6 +256,7 @@ class ScheduledSink:
         self._cond = threading.Condition()
         self._port_lock = threading.Lock()
         self._active = ActiveNotes()
+        self._panics = 0  # panics so far: a message popped before one is not sent after it
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.connected = True
@@ -323,6 +324,7 @@ class ScheduledSink:
         with self._cond:
             dropped = len(self._heap)
             self._heap.clear()
+            self._panics += 1
         with self._port_lock:
             self._panic_locked()
         if dropped:
@@ -384,7 +386,10 @@ class ScheduledSink:
                     cond.wait(wait)  # a new, earlier message or the due time wakes us
                     continue
                 heapq.heappop(heap)
+                generation = self._panics
             with self._port_lock:
+                if generation != self._panics:  # a panic dropped the queue after this was popped:
+                    continue  # sending it now would start a note whose note-off was dropped
                 sent_at = clock()
                 ok = self._emit(message)
             if ok:

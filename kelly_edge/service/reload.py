@@ -107,6 +107,7 @@ class ConfigWatcher:
         self.reloads = 0
         self.rejected = 0
         self.last_error: list[str] = []  # the messages of the last rejected file (empty once a good one loads)
+        self.on_request: Callable[[], None] | None = None  # after each SIGHUP check (e.g. re-load model files)
         self._requested = False
         self._signature = _signature(self.path)
         self._digest = self._read_digest()
@@ -157,6 +158,11 @@ class ConfigWatcher:
         try:
             return self._reload(requested)
         finally:
+            if requested and self.on_request is not None:
+                try:
+                    self.on_request()
+                except Exception:  # a failed extra must not end the config reload
+                    log.exception("reload hook failed")
             if requested and self.notifier is not None:
                 self.notifier.ready(status="running" if not self.last_error else "running on the last good config")
 

@@ -143,8 +143,10 @@ def test_pyaudio_backend_through_portaudio_jack(tmp_path: Path, player: Player, 
     try:
         assert wait_until(lambda: box.has("listening") or box.proc.poll() is not None, 60), box.lines
         assert box.proc.poll() is None, box.lines
+        # the capture stream starts just after "listening" is logged: wait for its port to appear
+        assert wait_until(lambda: bool(player.ports("PortAudio", is_input=True, is_audio=True)), 10), \
+            "PortAudio's JACK client has no input port"
         ports = player.ports("PortAudio", is_input=True, is_audio=True)
-        assert ports, "PortAudio's JACK client has no input port"
         player.connect(ports[0])
         player.play(demo_samples(48000, 4.0))
         assert wait_until(lambda: player.done, 10)

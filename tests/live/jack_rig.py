@@ -1,6 +1,6 @@
 """Real clients around a real box on a JACK server: a player that plays a recording into the box's
 audio input in real time, a "synth" MIDI input port that receives what the box plays, and the box
-itself as a separate process (``python -m kelly_edge.live``), so signals, exit codes and stderr are
+itself as a separate process (``python -m kelly_edge``, the real CLI), so signals, exit codes and stderr are
 the real ones."""
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ class Box:
     def __init__(self, config: Path, *, report: Path | None = None, duration: float | None = None,
                  extra_env: dict[str, str] | None = None, trace: bool = False, command: str = "run",
                  args: tuple[str, ...] = ()) -> None:
-        cmd = [sys.executable, "-m", "kelly_edge.live", command, "--config", str(config), *args]
+        cmd = [sys.executable, "-m", "kelly_edge", command, "--config", str(config), *args]  # the real CLI
         if report is not None:
             cmd += ["--report", str(report)]
         if duration is not None:

@@ -55,7 +55,6 @@ def encode_emotion(
     tonic; ``descriptors`` (16,) in :class:`~kelly_edge.models.spec.Desc` order. Chroma and key
     correlations are rotated so index 0 is the tonic: mode only exists relative to the tonic.
     """
-    s = spec.EMOTION
     rot = _ROTATIONS[tonic % spec.N_PITCH_CLASSES]  # == np.roll(v, -tonic), without allocating
     out[_EMO_MEL] = mel_summary
     np.take(chroma_window, rot, out=out[_EMO_CW])

@@ -23,6 +23,7 @@ from kelly_edge.audio.capture import AudioCapture, open_capture
 from kelly_edge.audio.native_log import mute_native_errors
 from kelly_edge.audio.ring import FrameRing
 from kelly_edge.errors import DeviceError, KellyEdgeError
+from kelly_edge.features.mel import hop_length_for
 from kelly_edge.live import calibration, rt
 from kelly_edge.live.devices import print_devices
 from kelly_edge.live.loop import LiveLoop, NoteGate
@@ -42,12 +43,6 @@ RING_SECONDS = 2.0
 CLIENT_NAME = "kelly-edge"
 
 T = TypeVar("T")
-
-
-def hop_length_for(sample_rate: int) -> int:
-    from kelly_edge.features.mel import hop_length_for as mel_hop
-
-    return int(mel_hop(sample_rate))
 
 
 @contextlib.contextmanager

@@ -10,7 +10,9 @@ always ends with every note off.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
+import os
 import signal
 import sys
 import threading
@@ -39,6 +41,8 @@ from kelly_edge.tempo.source import TempoSource, make_tempo_source
 log = logging.getLogger(__name__)
 
 RETRY_S = 1.5
+SHUTDOWN_DEADLINE_S = 10.0  # below systemd's TimeoutStopSec=15 and the tests' 15 s
+EXIT_STUCK = 1
 RING_SECONDS = 2.0
 CLIENT_NAME = "kelly-edge"
 
@@ -151,12 +155,33 @@ def live_main(config: Any, args: Any) -> int:
             notifier.ready(f"listening: {loop.capture_name}")
             code = loop.run(stop, duration_s=duration)
         finally:
+            torn_down = _exit_deadline(SHUTDOWN_DEADLINE_S)  # notes are off by now; teardown must not hang
             notifier.stopping()
             extras.close()
         wall = time.monotonic() - started
-    if report_path is not None:
-        _write_report(report_path, loop, wall)
+    try:
+        if report_path is not None:
+            _write_report(report_path, loop, wall)
+    finally:
+        torn_down.set()
     return code
+
+
+def _exit_deadline(seconds: float) -> threading.Event:
+    """Last resort after the loop has stopped (notes off): if teardown has not finished within
+    ``seconds`` — a driver or thread stuck — log it with every thread's stack and exit, rather than
+    wait for systemd's SIGKILL with nothing in the journal. Set the returned event when done."""
+    done = threading.Event()
+
+    def expire() -> None:
+        if done.wait(seconds):
+            return
+        log.error("shutdown did not finish within %.0f s; exiting (thread stacks follow)", seconds)
+        faulthandler.dump_traceback(all_threads=True)
+        os._exit(EXIT_STUCK)
+
+    threading.Thread(target=expire, name="kelly-exit-deadline", daemon=True).start()
+    return done
 
 
 class _Extras:

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+CLOSE_TIMEOUT_S = 3.0
 
 
 class NoteGate:
@@ -365,10 +366,21 @@ class LiveLoop:
         self._handoff = capture
 
     def _close_capture(self, capture: AudioCapture) -> None:
-        try:
-            capture.close()
-        except Exception as err:  # a vanished device may fail to close; it is gone either way
-            log.debug("closing audio input: %s", err)
+        """Close an input, waiting at most CLOSE_TIMEOUT_S: a driver's stop/terminate can hang
+        (PortAudio on JACK has, once in many runs), and neither the supervisor nor shutdown may."""
+
+        def close() -> None:
+            try:
+                capture.close()
+            except Exception as err:  # a vanished device may fail to close; it is gone either way
+                log.debug("closing audio input: %s", err)
+
+        closer = threading.Thread(target=close, name="kelly-capture-close", daemon=True)
+        closer.start()
+        closer.join(CLOSE_TIMEOUT_S)
+        if closer.is_alive():
+            log.warning("audio input %r did not close within %.0f s; leaving it to the OS", capture.name,
+                        CLOSE_TIMEOUT_S)
 
     def _shutdown(self, proc: threading.Thread) -> None:
         self._stop_proc.set()

@@ -15,7 +15,7 @@ from kelly_edge.audio.ring import FrameRing
 from kelly_edge.config.loader import default_config
 from kelly_edge.engine.engine import Engine
 from kelly_edge.errors import DeviceError
-from kelly_edge.live.loop import LiveLoop, NoteGate
+from kelly_edge.live.loop import CLOSE_TIMEOUT_S, LiveLoop, NoteGate
 from kelly_edge.live.timemap import TimeMap
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.clock_out import CLOCK, START, STOP, ClockOut
@@ -147,3 +147,27 @@ def test_panic_and_voice_switches_from_another_thread() -> None:
     sounding, problems = synth_state(msgs)
     assert problems == [] and sounding == set()
     assert msgs.count(mm.all_sound_off(0)) >= 2  # the panic and the final stop
+
+
+def test_a_capture_that_never_closes_does_not_hang_the_shutdown(caplog: pytest.LogCaptureFixture) -> None:
+    """PortAudio's stop/terminate on JACK has hung once in many runs: the box must still stop."""
+    rig = Rig(seconds=2.0, clock_out=False)
+    stuck = threading.Event()
+    real_close = rig.captures[0].close
+
+    def never_returns() -> None:
+        real_close()  # the device stops delivering...
+        stuck.wait()  # ...but the driver call never comes back
+
+    rig.captures[0].close = never_returns  # type: ignore[method-assign]
+    caplog.set_level(logging.WARNING, logger="kelly_edge.live.loop")
+    started = time.monotonic()
+    code = rig.run(1.0)
+    try:
+        assert code == 0
+        assert time.monotonic() - started < 1.0 + CLOSE_TIMEOUT_S + 2.0
+        assert any("did not close" in r.getMessage() for r in caplog.records)
+        sounding, problems = synth_state(rig.output.messages())  # the notes were off first
+        assert problems == [] and sounding == set()
+    finally:
+        stuck.set()

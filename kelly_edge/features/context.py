@@ -12,6 +12,14 @@ per-hop allocation is the output of ``np.fft.rfft``). Public arrays are read-onl
 buffers: they change on every update, so copy one if you need to keep it. Any input (NaN, inf,
 huge values, full-scale noise) gives finite features.
 
+Per hop vs on read: ``update`` does only what must see every hop (the spectrum, the moving
+averages, rings, onsets, tempo). What is *derived* from that state (the normalised chroma, the
+mel summary, the key correlations, the level range, the normalised bar accents) is computed when
+first read after an update, from the same state, so it is exactly what an eager update would
+give. The encoders read it on the ~7 % of hops that plan a 16th step; the other hops skip it.
+The key's hysteresis is the one decision taken on a schedule: every :data:`KEY_EVERY` hops
+(80 ms) rather than every hop, with the same one-second hold.
+
 Time constants are exponential moving averages (EMA) unless a ring buffer is named: "~1 s" means
 an EMA whose time constant is one second.
 """
@@ -25,6 +33,7 @@ import numpy as np
 
 from kelly_edge.features import chroma as chroma_mod
 from kelly_edge.features import key as key_mod
+from kelly_edge.features import spectral as spectral_mod
 from kelly_edge.features.mel import AMIN, MelExtractor, sine_power_reference
 from kelly_edge.features.mel import hz_to_mel
 from kelly_edge.features.onset import OnsetDetector, SpectralFlux, TempoEstimator
@@ -48,18 +57,27 @@ LONG_TAU_S = 3.0  # level_db_long, onset_strength, silence share
 RANGE_WINDOW_S = 3.0  # ring of hop levels for level_range_db
 ONSET_RATE_WINDOW_S = 3.0  # ring of onset flags for onset_rate
 
-LOW_HZ = 250.0
-HIGH_HZ = 2000.0
-ROLLOFF = 0.85
-
 KEY_SWITCH_MARGIN = 0.03  # a new key must beat the current one's correlation by this...
 KEY_SWITCH_HOLD_S = 1.0  # ...continuously for this long
+KEY_EVERY = 8  # hops between key (hysteresis) decisions: ~80 ms, far below the 1 s hold
 
 _DB_TO_LN = math.log(10.0) / 10.0  # dB -> natural log of power
 _HALF_DB = 10.0 * math.log10(2.0)
 _HIST_STEP_DB = 0.5  # level histogram resolution for the p10/p90 range
 _HIST_LO_DB = LEVEL_FLOOR_DB
 _HIST_BINS = int(round((20.0 * math.log10(SAMPLE_CLIP) - _HIST_LO_DB) / _HIST_STEP_DB)) + 2
+
+# descriptor slots, resolved once (a dict lookup per use adds up at 100 hops a second)
+_D = Desc.INDEX
+_LEVEL, _LEVEL_LONG, _CREST, _SILENCE, _RANGE = (
+    _D[n] for n in ("level_db", "level_db_long", "crest_db", "silence", "level_range_db"))
+_ONSET_RATE, _ONSET_STRENGTH, _TEMPO, _PULSE = (
+    _D[n] for n in ("onset_rate", "onset_strength", "tempo_bpm", "pulse_clarity"))
+_KEY_CLARITY, _MODE_MARGIN = _D["key_clarity"], _D["mode_margin"]
+_SPECTRAL = slice(_D["centroid_hz"], _D["centroid_hz"] + spectral_mod.N_VALUES)  # SpectralShape's order
+assert tuple(Desc.NAMES[_SPECTRAL]) == ("centroid_hz", "rolloff_hz", "flatness", "low_ratio", "high_ratio")
+_WIN, _LONG, _BASS = 0, 1, 2  # rows of the chroma EMA matrix
+_max, _min = np.maximum.reduce, np.minimum.reduce  # the ufunc reductions, without ndarray.max's wrapper
 
 
 def _alpha(tau_s: float, hop_s: float) -> float:
@@ -127,7 +145,7 @@ class FeatureContext:
     - ``centroid_hz``, ``rolloff_hz``, ``flatness``, ``low_ratio``, ``high_ratio``: ~1 s means over
       *non-silent* hops only (they hold during silence: they describe the last playing, not the
       noise floor). Flatness is taken over the 128 mel band powers (0..8 kHz), where white noise
-      reads ~0.8 and a tone ~0.
+      reads ~0.8 and a tone ~0. Computed in batches: :class:`~kelly_edge.features.spectral.SpectralShape`.
     - ``key_clarity``: the *best* key's correlation and ``mode_margin`` best major minus best
       minor; they may differ briefly from the held key while hysteresis waits.
     - ``silence``: ~3 s mean of the silent flag (1.0 before anything is heard). ``crest_db``: 0
@@ -167,16 +185,20 @@ class FeatureContext:
         self._ifchroma = chroma_mod.InstantaneousChroma(
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length
         )
-        self._zeros12 = np.zeros(12, dtype=np.float64)
-        self._chroma_tmp = np.zeros(12, dtype=np.float64)
-        self._chroma_win_ema = np.zeros(12, dtype=np.float64)
-        self._chroma_long_ema = np.zeros(12, dtype=np.float64)
-        self._bass_ema = np.zeros(12, dtype=np.float64)
+        # the three chroma EMAs as one (3, 12) matrix (rows _WIN, _LONG, _BASS) updated by three
+        # ufuncs: its input rows are the hop's chroma, the same chroma, and the bass chroma
+        self._chroma_ema = np.zeros((3, 12), dtype=np.float64)
+        self._chroma_in = np.zeros((3, 12), dtype=np.float64)
+        self._chroma_tmp = np.zeros((3, 12), dtype=np.float64)
+        self._zeros3 = np.zeros((3, 12), dtype=np.float64)
+        self._chroma_rows = np.array([0, 0, 1], dtype=np.intp)  # rows of InstantaneousChroma's (2, 12) output
+        self._a_chroma3 = np.array(
+            [[_alpha(CHROMA_TAU_S, hop_s)], [_alpha(CHROMA_LONG_TAU_S, hop_s)], [_alpha(CHROMA_TAU_S, hop_s)]]
+        )
+        self._chroma_long_ema = self._chroma_ema[_LONG]
         self._chroma_window = np.zeros(12, dtype=np.float32)
         self._chroma_long = np.zeros(12, dtype=np.float32)
         self._bass_chroma = np.zeros(12, dtype=np.float32)
-        self._a_chroma = _alpha(CHROMA_TAU_S, hop_s)
-        self._a_chroma_long = _alpha(CHROMA_LONG_TAU_S, hop_s)
         self._chroma_floor = 0.0
         self.set_gate_db(gate_db)
 
@@ -186,18 +208,13 @@ class FeatureContext:
         self._key_idx = -1  # held key, -1 before any
         self._cand_idx = -1
         self._cand_hops = 0
-        self._key_hold_hops = max(1, round(KEY_SWITCH_HOLD_S / hop_s))
+        self._key_hold = max(1, round(KEY_SWITCH_HOLD_S / (KEY_EVERY * hop_s)))  # in key decisions
+        self._best_key = (0, True, 0.0, 0.0)  # key_mod.best_key of the current correlations
 
         # spectral descriptors
-        freqs = self._mel.freqs
-        self._freqs = freqs
-        self._low_mask = (freqs < LOW_HZ).astype(np.float64)
-        self._high_mask = (freqs > HIGH_HZ).astype(np.float64)
-        self._cum = np.zeros(freqs.size, dtype=np.float64)
-        self._moments = np.stack([np.ones_like(freqs), freqs, self._low_mask, self._high_mask])  # (4, n_bins)
-        self._mom = np.zeros(4, dtype=np.float64)
-        self._flat_tmp = np.zeros(spec.N_MELS, dtype=np.float64)
-        self._a_spec = _alpha(SPECTRAL_TAU_S, hop_s)
+        self._spectral = spectral_mod.SpectralShape(
+            freqs=self._mel.freqs, n_mels=spec.N_MELS, hop_s=hop_s, tau_s=SPECTRAL_TAU_S
+        )
 
         # levels
         self._a_long = _alpha(LONG_TAU_S, hop_s)
@@ -227,10 +244,9 @@ class FeatureContext:
         self._last_step = -1
 
         self._desc = np.zeros(len(Desc.NAMES), dtype=np.float32)
-        D = Desc.INDEX
-        self._desc[D["level_db"]] = LEVEL_FLOOR_DB
-        self._desc[D["level_db_long"]] = LEVEL_FLOOR_DB
-        self._desc[D["silence"]] = 1.0  # nothing heard yet
+        self._desc[_LEVEL] = LEVEL_FLOOR_DB
+        self._desc[_LEVEL_LONG] = LEVEL_FLOOR_DB
+        self._desc[_SILENCE] = 1.0  # nothing heard yet
 
         # public scalars
         self.level_db = LEVEL_FLOOR_DB
@@ -238,24 +254,80 @@ class FeatureContext:
         self.silent_for_s = 0.0
         self.onset = False
         self.onset_strength = 0.0
+        self.tempo_bpm = 0.0
+        self.pulse_clarity = 0.0
         self.tonic = 0
         self.major = True
-        self.key_clarity = 0.0
         self.key_known = False
         self.key_name = key_mod.key_name(0, True)
         self.hops = 0
 
-        # public read-only views
+        # the hop count each derived group was last computed at (see "Per hop vs on read")
+        self._summary_at = self._chroma_at = self._key_at = self._desc_at = self._bar_at = 0
+
+        # public read-only views (the derived ones are returned by the properties below)
         self.mel = _readonly(self._mel.frame)
         self.power = _readonly(self._mel.power)
-        self.mel_summary = _readonly(self._mel_summary)
-        self.chroma_window = _readonly(self._chroma_window)
-        self.chroma_long = _readonly(self._chroma_long)
-        self.bass_chroma = _readonly(self._bass_chroma)
-        self.key_corr = _readonly(self._key_corr)
-        self.descriptors = _readonly(self._desc)
-        self.heard_bar = _readonly(self._heard_bar)
+        self._mel_summary_view = _readonly(self._mel_summary)
+        self._chroma_window_view = _readonly(self._chroma_window)
+        self._chroma_long_view = _readonly(self._chroma_long)
+        self._bass_chroma_view = _readonly(self._bass_chroma)
+        self._key_corr_view = _readonly(self._key_corr)
+        self._desc_view = _readonly(self._desc)
+        self._heard_bar_view = _readonly(self._heard_bar)
         self.heard_prev_bar = _readonly(self._heard_prev_bar)
+
+    # --- derived outputs, computed on first read after an update ------------------------------
+
+    @property
+    def mel_summary(self) -> np.ndarray:
+        if self._summary_at != self.hops:
+            self._finish_summary()
+        return self._mel_summary_view
+
+    @property
+    def chroma_window(self) -> np.ndarray:
+        if self._chroma_at != self.hops:
+            self._finish_chroma()
+        return self._chroma_window_view
+
+    @property
+    def chroma_long(self) -> np.ndarray:
+        if self._chroma_at != self.hops:
+            self._finish_chroma()
+        return self._chroma_long_view
+
+    @property
+    def bass_chroma(self) -> np.ndarray:
+        if self._chroma_at != self.hops:
+            self._finish_chroma()
+        return self._bass_chroma_view
+
+    @property
+    def key_corr(self) -> np.ndarray:
+        if self._key_at != self.hops:
+            self._finish_key()
+        return self._key_corr_view
+
+    @property
+    def key_clarity(self) -> float:
+        """The held key's correlation now (0 before any key)."""
+        if self._key_at != self.hops:
+            self._finish_key()
+        return float(self._key_corr64[self._key_idx]) if self._key_idx >= 0 else 0.0
+
+    @property
+    def descriptors(self) -> np.ndarray:
+        if self._desc_at != self.hops:
+            self._finish_descriptors()
+        return self._desc_view
+
+    @property
+    def heard_bar(self) -> np.ndarray:
+        if self._bar_at != self.hops:
+            self._bar_at = self.hops
+            chroma_mod.normalize_max(self._bar_raw, out=self._heard_bar)
+        return self._heard_bar_view
 
     # --- live settings -----------------------------------------------------------------------
 
@@ -282,12 +354,12 @@ class FeatureContext:
         if hop.shape != (self.hop_length,):
             raise ValueError(f"FeatureContext.update expects a ({self.hop_length},) hop, got shape {hop.shape}")
         x = self._x
-        np.copyto(x, hop, casting="unsafe")
+        x[...] = hop  # casts to float32 in place (cheaper than np.copyto's wrapper)
         if self._gain != 1.0:
             x *= self._gain
         # fast path: finite, in-range input (the usual case) needs no cleaning; max/min are NaN
         # when any sample is, so the comparison below also catches NaN
-        peak = max(float(x.max()), -float(x.min()))
+        peak = max(float(_max(x)), -float(_min(x)))
         if not peak <= SAMPLE_CLIP:  # NaN/inf (count as 0) or over full scale (clipped)
             np.isfinite(x, out=self._bad)
             np.logical_not(self._bad, out=self._bad)
@@ -303,25 +375,28 @@ class FeatureContext:
         self._update_summary(frame)
         self._update_onsets(frame, step)
         self._update_chroma()
-        self._update_key()
-        self._update_spectral()
+        if self.hops % KEY_EVERY == 0:
+            self._update_key()
+        if not self.silent:  # the spectral means describe the last playing, not the noise floor
+            self._spectral.push(self._mel.power, self._mel.mel_power)
 
     def _update_level(self, ms: float, peak: float) -> None:
         """Levels from the hop's mean square and peak |sample| (after gain and clipping)."""
-        D, d = Desc.INDEX, self._desc
+        d = self._desc
         level = 10.0 * math.log10(ms) if ms > 0.0 else LEVEL_FLOOR_DB
         self.level_db = max(LEVEL_FLOOR_DB, level)
         self.silent = self.level_db < self.gate_db
         self.silent_for_s = self.silent_for_s + self.hop_s if self.silent else 0.0
-        d[D["level_db"]] = self.level_db
-        d[D["crest_db"]] = 20.0 * math.log10(peak / math.sqrt(ms)) if ms > 0.0 and peak > 0.0 else 0.0
+        d[_LEVEL] = self.level_db
+        d[_CREST] = 20.0 * math.log10(peak / math.sqrt(ms)) if ms > 0.0 and peak > 0.0 else 0.0
 
         self._power_long += self._a_long * (ms - self._power_long)
-        d[D["level_db_long"]] = max(LEVEL_FLOOR_DB, 10.0 * math.log10(self._power_long)) if self._power_long > 0 else LEVEL_FLOOR_DB
-        d[D["silence"]] += self._a_long * ((1.0 if self.silent else 0.0) - d[D["silence"]])
+        d[_LEVEL_LONG] = max(LEVEL_FLOOR_DB, 10.0 * math.log10(self._power_long)) if self._power_long > 0 else LEVEL_FLOOR_DB
+        d[_SILENCE] += self._a_long * ((1.0 if self.silent else 0.0) - d[_SILENCE])
 
-        # p90 - p10 of hop levels over a ring of ~3 s; levels below the gate count as the gate
-        # so pauses between notes read as "gate-deep" dynamics rather than as -100 dB.
+        # a ring of ~3 s of hop levels as a histogram (p90 - p10 on read: _finish_descriptors);
+        # levels below the gate count as the gate so pauses between notes read as "gate-deep"
+        # dynamics rather than as -100 dB.
         lv = max(self.level_db, self.gate_db)
         b = min(_HIST_BINS - 1, max(0, int((lv - _HIST_LO_DB) / _HIST_STEP_DB)))
         if self._range_filled == self._range_ring.size:
@@ -331,16 +406,14 @@ class FeatureContext:
         self._range_ring[self._range_i] = b
         self._hist[b] += 1
         self._range_i = (self._range_i + 1) % self._range_ring.size
-        np.cumsum(self._hist, out=self._hist_cum)
-        n = self._range_filled
-        lo = int(np.searchsorted(self._hist_cum, math.ceil(0.1 * n)))
-        hi = int(np.searchsorted(self._hist_cum, math.ceil(0.9 * n)))
-        d[D["level_range_db"]] = (hi - lo) * _HIST_STEP_DB
 
     def _update_summary(self, frame: np.ndarray) -> None:
         np.subtract(frame, self._mel_ema, out=self._mel_tmp)
         self._mel_tmp *= self._a_summary
         self._mel_ema += self._mel_tmp
+
+    def _finish_summary(self) -> None:
+        self._summary_at = self.hops
         # pairs combined in power, 10*log10((p_a + p_b) / 2): a tone filling one band of a pair
         # reads 3 dB down instead of being averaged with the other band's -80 dB floor
         np.multiply(self._mel_ema, _DB_TO_LN, out=self._mel_tmp)
@@ -350,7 +423,7 @@ class FeatureContext:
         np.maximum(self._mel_summary, self._summary_floor, out=self._mel_summary)
 
     def _update_onsets(self, frame: np.ndarray, step: int) -> None:
-        D, d = Desc.INDEX, self._desc
+        d = self._desc
         flux = self._flux.update(frame)
         strength = 0.0 if self.silent or not math.isfinite(flux) else flux
         self.onset_strength = strength
@@ -361,10 +434,10 @@ class FeatureContext:
         self._onset_ring[self._onset_i] = self.onset
         self._onset_count += int(self.onset) - int(old)
         self._onset_i = (self._onset_i + 1) % self._onset_ring.size
-        d[D["onset_rate"]] = self._onset_count / self._rate_window_s
-        d[D["onset_strength"]] += self._a_long * (strength - d[D["onset_strength"]])
-        d[D["tempo_bpm"]] = self._tempo.tempo_bpm
-        d[D["pulse_clarity"]] = self._tempo.pulse_clarity
+        d[_ONSET_RATE] = self._onset_count / self._rate_window_s
+        d[_ONSET_STRENGTH] += self._a_long * (strength - d[_ONSET_STRENGTH])
+        self.tempo_bpm = d[_TEMPO] = self._tempo.tempo_bpm
+        self.pulse_clarity = d[_PULSE] = self._tempo.pulse_clarity
 
         step = int(step) % spec.N_STEPS
         if step < self._last_step:  # bar wrapped
@@ -374,25 +447,26 @@ class FeatureContext:
         self._last_step = step
         if strength > 0.0:
             self._bar_raw[step] += strength
-        chroma_mod.normalize_max(self._bar_raw, out=self._heard_bar)
-
-    def _ema(self, ema: np.ndarray, frame: np.ndarray, a: float) -> None:
-        np.subtract(frame, ema, out=self._chroma_tmp)
-        self._chroma_tmp *= a
-        ema += self._chroma_tmp
 
     def _update_chroma(self) -> None:
         # runs every hop (silent or not) so the phase history stays one hop apart
         self._ifchroma.update(self._mel.spectrum, self._mel.power)
-        frame = self._zeros12 if self.silent else self._ifchroma.chroma
-        bass = self._zeros12 if self.silent else self._ifchroma.bass
-        self._ema(self._chroma_win_ema, frame, self._a_chroma)
-        self._ema(self._chroma_long_ema, frame, self._a_chroma_long)
-        self._ema(self._bass_ema, bass, self._a_chroma)
-        floor = self._chroma_floor
-        chroma_mod.normalize_max(self._chroma_win_ema, out=self._chroma_window, floor=floor)
-        chroma_mod.normalize_max(self._chroma_long_ema, out=self._chroma_long, floor=floor)
-        chroma_mod.normalize_max(self._bass_ema, out=self._bass_chroma, floor=floor)
+        if self.silent:
+            frames = self._zeros3
+        else:
+            frames = self._chroma_in
+            np.take(self._ifchroma.frames, self._chroma_rows, axis=0, out=frames)
+        ema, tmp = self._chroma_ema, self._chroma_tmp
+        np.subtract(frames, ema, out=tmp)
+        tmp *= self._a_chroma3
+        ema += tmp
+
+    def _finish_chroma(self) -> None:
+        self._chroma_at = self.hops
+        ema, floor = self._chroma_ema, self._chroma_floor
+        chroma_mod.normalize_max(ema[_WIN], out=self._chroma_window, floor=floor)
+        chroma_mod.normalize_max(ema[_LONG], out=self._chroma_long, floor=floor)
+        chroma_mod.normalize_max(ema[_BASS], out=self._bass_chroma, floor=floor)
         if self.silent_for_s > 0.0:
             # once the input is silent, each chroma fades like its own window empties, so "the
             # last second" is ~0 a few seconds into a pause while the ~20 s memory lingers
@@ -400,19 +474,23 @@ class FeatureContext:
             self._bass_chroma *= math.exp(-self.silent_for_s / CHROMA_TAU_S)
             self._chroma_long *= math.exp(-self.silent_for_s / CHROMA_LONG_TAU_S)
 
-    def _update_key(self) -> None:
-        D, d = Desc.INDEX, self._desc
-        # from the raw ~20 s EMA (Pearson ignores scale), so the silence fade of chroma_long
-        # never blurs the key
+    def _finish_key(self) -> None:
+        """The 24 key correlations and the best key, from the raw ~20 s EMA (Pearson ignores
+        scale, so the silence fade of ``chroma_long`` never blurs the key)."""
+        self._key_at = self.hops
         corr = key_mod.key_correlations(self._chroma_long_ema, self._key_corr64)
         np.copyto(self._key_corr, corr, casting="same_kind")
-        tonic, major, clarity, margin = key_mod.best_key(corr)
-        d[D["key_clarity"]] = clarity
-        d[D["mode_margin"]] = margin
+        self._best_key = key_mod.best_key(corr)
+
+    def _update_key(self) -> None:
+        """One key decision (every :data:`KEY_EVERY` hops): switch only after a held lead."""
+        if self._key_at != self.hops:
+            self._finish_key()
+        corr = self._key_corr64
+        tonic, major, clarity, _ = self._best_key
         if not float(self._chroma_long_ema.max()) > 0.0 or clarity <= 0.0:
             # nothing tonal heard (yet): keep the held key, no switching evidence
             self._cand_hops = 0
-            self.key_clarity = float(corr[self._key_idx]) if self._key_idx >= 0 else 0.0
             return
         best = key_mod.key_index(tonic, major)
         if self._key_idx < 0:
@@ -420,14 +498,13 @@ class FeatureContext:
         elif best != self._key_idx:
             if best == self._cand_idx and corr[best] - corr[self._key_idx] >= KEY_SWITCH_MARGIN:
                 self._cand_hops += 1
-                if self._cand_hops >= self._key_hold_hops:
+                if self._cand_hops >= self._key_hold:
                     self._set_key(best)
             else:
                 self._cand_idx = best
                 self._cand_hops = 1 if corr[best] - corr[self._key_idx] >= KEY_SWITCH_MARGIN else 0
         else:
             self._cand_idx, self._cand_hops = -1, 0
-        self.key_clarity = float(corr[self._key_idx])
 
     def _set_key(self, index: int) -> None:
         if index != self._key_idx:
@@ -439,39 +516,17 @@ class FeatureContext:
         self.key_known = True
         self.key_name = key_mod.key_name(self.tonic, self.major)
 
-    def _update_spectral(self) -> None:
-        """Centroid, roll-off, flatness and band shares, ~1 s EMA over non-silent hops only.
-
-        Silent hops leave them unchanged: they describe the last second of actual playing, not
-        the noise floor between notes.
-        """
-        if self.silent:
-            return
-        D, d, a = Desc.INDEX, self._desc, self._a_spec
-        power = self._mel.power
-        np.matmul(self._moments, power, out=self._mom)  # total, sum f·P, low-band, high-band power
-        total, f_sum, low_sum, high_sum = self._mom.tolist()
-        if not total > 0.0 or not math.isfinite(total):
-            return
-        centroid = f_sum / total
-        np.cumsum(power, out=self._cum)
-        k = min(int(np.searchsorted(self._cum, ROLLOFF * float(self._cum[-1]))), self._freqs.size - 1)
-        rolloff = float(self._freqs[k])
-        low = low_sum / total
-        high = high_sum / total
-        # flatness over the mel band densities (0..8 kHz): a mel band averages several bins, so
-        # white noise reads close to 1 instead of the ~0.56 of a single periodogram
-        mp = self._mel.mel_power
-        np.maximum(mp, AMIN, out=self._flat_tmp)
-        arith = float(self._flat_tmp.sum()) / self._flat_tmp.size
-        np.log(self._flat_tmp, out=self._flat_tmp)
-        flatness = math.exp(float(self._flat_tmp.sum()) / self._flat_tmp.size) / arith if arith > 0.0 else 0.0
-        for name, value in (
-            ("centroid_hz", centroid),
-            ("rolloff_hz", rolloff),
-            ("flatness", min(1.0, max(0.0, flatness))),
-            ("low_ratio", low),
-            ("high_ratio", high),
-        ):
-            i = D[name]
-            d[i] += a * (value - d[i])
+    def _finish_descriptors(self) -> None:
+        """The descriptors taken from derived state: the level range and the key's two."""
+        self._desc_at = self.hops
+        d = self._desc
+        np.cumsum(self._hist, out=self._hist_cum)  # p90 - p10 of the ring's levels
+        n = self._range_filled
+        lo = int(np.searchsorted(self._hist_cum, math.ceil(0.1 * n)))
+        hi = int(np.searchsorted(self._hist_cum, math.ceil(0.9 * n)))
+        d[_RANGE] = (hi - lo) * _HIST_STEP_DB
+        if self._key_at != self.hops:
+            self._finish_key()
+        _, _, d[_KEY_CLARITY], d[_MODE_MARGIN] = self._best_key
+        self._spectral.flush()
+        np.copyto(d[_SPECTRAL], self._spectral.values, casting="same_kind")

@@ -11,13 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from kelly_edge.models.spec import Desc
 from kelly_edge.tempo.midi_clock import ClockFollower, MidiClockInput
 from kelly_edge.tempo.onsets import OnsetTempo
 from kelly_edge.tempo.tap import TapTempo
 
-_TEMPO = Desc.INDEX["tempo_bpm"]
-_CLARITY = Desc.INDEX["pulse_clarity"]
 
 
 @runtime_checkable
@@ -115,8 +112,8 @@ class OnsetSource:
         self._follow = OnsetTempo(bpm)
 
     def poll(self, t: float, features: Any) -> float | None:
-        d = features.descriptors
-        return self._follow.update(t, float(d[_TEMPO]), float(d[_CLARITY]))
+        # the scalars, not ``descriptors``: reading those every hop would compute them every hop
+        return self._follow.update(t, features.tempo_bpm, features.pulse_clarity)
 
     def transport(self) -> str | None:
         return None

@@ -280,6 +280,64 @@ def test_update_does_not_allocate_arrays_in_steady_state() -> None:
     assert max(peaks) < 4096, max(peaks)
 
 
+DERIVED = ("mel_summary", "chroma_window", "chroma_long", "bass_chroma", "key_corr", "descriptors", "heard_bar")
+
+
+def _read_all(ctx: FeatureContext) -> dict[str, object]:
+    out: dict[str, object] = {n: getattr(ctx, n).copy() for n in DERIVED}
+    out["key_clarity"] = ctx.key_clarity
+    return out
+
+
+def test_derived_features_do_not_depend_on_when_they_are_read() -> None:
+    """They are computed on first read after an update: reading every hop, every few hops or only
+    at the end must give the same values (up to the spectral batches' float rounding)."""
+    rate = 22050
+    audio = np.concatenate([
+        _harmonic(rate, (60, 64, 67), 1.5), np.zeros(rate // 2, np.float32), _harmonic(rate, (57, 60, 64), 1.5),
+        (0.05 * np.random.default_rng(3).standard_normal(rate)).astype(np.float32),
+    ])
+    for every in (None, 1, 3, 17):
+        ctx = FeatureContext(sample_rate=rate)
+        h = ctx.hop_length
+        for i in range(audio.size // h):
+            ctx.update(audio[i * h : (i + 1) * h], step=(i // 13) % 16)
+            if every is not None and i % every == 0:
+                _read_all(ctx)
+        got = _read_all(ctx)
+        if every is None:
+            lazy = got
+        else:
+            eager = got
+            for n in DERIVED:
+                np.testing.assert_allclose(eager[n], lazy[n], rtol=1e-6, atol=1e-6, err_msg=f"{n}, read every {every}")
+            assert eager["key_clarity"] == pytest.approx(lazy["key_clarity"])
+    assert lazy["chroma_window"].max() > 0.0 and lazy["heard_bar"].max() > 0.0  # not trivially zero
+
+
+def test_reading_the_derived_features_does_not_allocate_arrays() -> None:
+    ctx = FeatureContext(sample_rate=48000)
+    rng = np.random.default_rng(4)
+    hops = rng.uniform(-0.5, 0.5, (400, ctx.hop_length)).astype(np.float32)
+    for i in range(300):
+        ctx.update(hops[i], step=(i // 12) % 16)
+        _read_all(ctx)
+    tracemalloc.start()
+    try:
+        peaks = []
+        for i in range(300, 400):
+            tracemalloc.reset_peak()
+            base, _ = tracemalloc.get_traced_memory()
+            ctx.update(hops[i], step=(i // 12) % 16)
+            for n in DERIVED:
+                getattr(ctx, n)
+            _, peak = tracemalloc.get_traced_memory()
+            peaks.append(peak - base)
+    finally:
+        tracemalloc.stop()
+    assert max(peaks) < 4096, max(peaks)
+
+
 def test_runtime_features_do_not_import_test_or_training_libraries() -> None:
     import subprocess
     import sys

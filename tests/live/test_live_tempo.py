@@ -7,7 +7,8 @@ import pytest
 
 from kelly_edge.tempo.midi_clock import CLOCK, CONTINUE, START, STOP, ClockFollower
 from kelly_edge.tempo.onsets import OnsetTempo
-from kelly_edge.tempo.source import ConfigTempo, MidiClockSource, TapSource
+from kelly_edge.features.context import FeatureContext
+from kelly_edge.tempo.source import ConfigTempo, MidiClockSource, OnsetSource, TapSource
 from kelly_edge.tempo.tap import TapTempo
 
 
@@ -135,6 +136,26 @@ def test_unclear_or_unknown_readings_change_nothing() -> None:
         assert follow.update(i * 0.25, 130.0, 0.05) is None
         assert follow.update(i * 0.25, 0.0, 0.9) is None
     assert follow.bpm == 100.0
+
+
+def test_the_onset_source_follows_a_played_tempo_through_the_feature_context() -> None:
+    """End to end from audio: clicks at 112 BPM through the real FeatureContext move a 100 BPM box."""
+    rate = 22050
+    ctx = FeatureContext(sample_rate=rate)
+    source = OnsetSource(100.0)
+    period = round(rate * 60.0 / 112.0)
+    x = np.zeros(rate * 12, dtype=np.float32)
+    click = (0.5 * np.exp(-np.arange(200) / 30.0) * np.sin(np.arange(200) * 0.9)).astype(np.float32)
+    for start in range(0, x.size - click.size, period):
+        x[start : start + click.size] = click
+    h = ctx.hop_length
+    applied = []
+    for i in range(x.size // h):
+        ctx.update(x[i * h : (i + 1) * h], step=0)
+        bpm = source.poll((i + 1) * h / rate, ctx)
+        if bpm is not None:
+            applied.append(bpm)
+    assert applied and applied[-1] == pytest.approx(112.0, rel=0.02)
 
 
 def test_readings_that_never_agree_do_not_move_the_tempo() -> None:

@@ -4,8 +4,17 @@ The same ``Engine.process_hop`` runs for a WAV file and for the live loop, so an
 faithful rehearsal of the stage. Time is audio time (samples consumed / sample rate).
 
 Model rates (config ``models.<name>.rate``): ``hop`` models are tried every hop; ``step``, ``beat``
-and ``bar`` models when the generator plans a 16th step that starts a step, beat or bar. The
-generator plans each step one step ahead of its grid time so micro-timing can move notes early.
+and ``bar`` models for each 16th step that starts a step, beat or bar. The generator plans each
+step one step ahead of its grid time so micro-timing can move notes early.
+
+Spreading: a bar's first step needs all five models; run in the hop that plans it, they and the
+generator made that hop the slowest of the bar by far (its p99.9). So when a step needs more than
+:data:`SPREAD_ABOVE` models (by default: beats and bars), they run *one per hop* in the
+:data:`PRERUN_HOPS` hops just before the one that plans it (never before the previous step was
+planned, so the generator state they read is the same); what is left (a deferred model, a tempo
+too fast for the window) runs in the planning hop as before. Their audio features are then at
+most ~50 ms older, against 1 s windows. Steps needing fewer models run them in the planning hop,
+which keeps most hops free of inference.
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ log = logging.getLogger(__name__)
 EMOTION_SMOOTHING_S = 1.0  # time constant of the VADI the generator follows
 REPORT_EVERY_S = 1.0
 MAX_EMOTION_SAMPLES = 4 * 3600  # the report keeps the last four hours of the emotion path
+PRERUN_HOPS = 5  # hops before a step is planned in which its models may run, one per hop
+SPREAD_ABOVE = 1  # a step needing more models than this spreads them over the hops before it
 
 
 @dataclass
@@ -96,6 +107,13 @@ class Engine:
             self.scheduler.add(s.name, self.models[s.name].call, s.n_out, initial=neutral)
         self._rates = {s.name: config.models.get(s.name).rate for s in spec.MODELS}
         self._priority = [s.name for s in sorted(spec.MODELS, key=lambda m: m.priority)]
+        self._hop_rate = [name for name in self._priority if self._rates[name] == "hop"]
+        self._due_at = [  # the models each 16th of the bar needs, in priority order
+            tuple(name for name in self._priority if self._rates[name] == "step"
+                  or (self._rates[name] == "beat" and step % 4 == 0) or (self._rates[name] == "bar" and step == 0))
+            for step in range(spec.N_STEPS)
+        ]
+        self._marked_step = -1  # the step whose models were last marked due
         self.vadi = np.zeros(4, dtype=np.float32)  # the heard emotion, smoothed
         self._vadi_step = np.zeros(4, dtype=np.float32)
         self.emotion_vadi = np.zeros(4, dtype=np.float32)  # ... blended with the intent: what the music follows
@@ -181,10 +199,13 @@ class Engine:
         )
         self.scheduler.try_run("groove", x)
 
-    def _run_pending(self, step: int | None) -> None:
-        """Try every pending model in priority order (step-bound ones only when a step is planned)."""
+    def _run_pending(self, step: int | None, limit: int = len(spec.MODELS)) -> None:
+        """Try pending models in priority order, at most ``limit`` of them (step-bound ones only
+        when ``step``, the 16th in the bar they are for, is given)."""
         slots = self.scheduler.slots
         for name in self._priority:
+            if limit <= 0:
+                return
             if not slots[name].pending:
                 continue
             if name == "emotion":
@@ -200,6 +221,32 @@ class Engine:
                 self._run_dynamics()
             elif name == "groove":
                 self._run_groove()
+            limit -= 1
+
+    def _mark_step_due(self, k: int) -> None:
+        """Mark the models that step ``k`` (absolute 16th index) needs, once per step."""
+        if k == self._marked_step:
+            return
+        self._marked_step = k
+        for name in self._due_at[k % spec.N_STEPS]:
+            self.scheduler.mark_due(name)
+
+    def _run_models(self, t: float) -> None:
+        """The hop's model runs outside planning: one of the next step's models in the last
+        :data:`PRERUN_HOPS` hops before it is planned (if it needs more than :data:`SPREAD_ABOVE`),
+        else a pending emotion model. Either way one attempt per hop, so a deferred model's
+        estimate decays at one step per hop."""
+        k = self._next_step
+        if len(self._due_at[k % spec.N_STEPS]) > SPREAD_ABOVE:
+            grid = self.grid
+            hop_s = self.hop_length / self.sample_rate
+            hops_left = (grid.time_of(k) - grid.step_s - t) / hop_s  # > 0: not planned this hop
+            window = min(PRERUN_HOPS, int(grid.step_s / hop_s) - 1)  # all after the previous step's planning
+            if 0.0 < hops_left <= window:
+                self._mark_step_due(k)
+                self._run_pending(k % spec.N_STEPS, limit=1)
+                return
+        self._run_pending(None)
 
     def _follow_emotion(self) -> None:
         """Smooth the recognised VADI (a 1 s time constant over the audio time since the last
@@ -240,12 +287,9 @@ class Engine:
             self._pad[len(hop) :] = 0.0
             hop = self._pad
         ctx.update(hop, step=self.grid.step_in_bar(t_start))
-        if self._rates["emotion"] == "hop":
-            sched.mark_due("emotion")
-        for name in self._priority:
-            if name != "emotion" and self._rates[name] == "hop":
-                sched.mark_due(name)
-        self._run_pending(None)
+        for name in self._hop_rate:
+            sched.mark_due(name)
+        self._run_models(t)
         if not ctx.silent:
             self._heard = True
         # closed until the player is first heard; closes again after the tail of silence
@@ -254,10 +298,7 @@ class Engine:
         while grid.time_of(self._next_step) < t + grid.step_s:
             k = self._next_step
             step = k % spec.N_STEPS
-            for name in self._priority:
-                rate = self._rates[name]
-                if rate == "step" or (rate == "beat" and step % 4 == 0) or (rate == "bar" and step == 0):
-                    sched.mark_due(name)
+            self._mark_step_due(k)
             self._run_pending(step)
             self.generator.plan_step(
                 step_index=k, t_step=grid.time_of(k), step_s=grid.step_s, tonic=ctx.tonic, major=ctx.major,

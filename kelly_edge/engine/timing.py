@@ -7,6 +7,8 @@ whole run's percentiles to within one bin (~1 % relative), with count, misses an
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 _LO_S = 1e-6  # 1 us
@@ -22,8 +24,8 @@ class HopTimes:
         self._n = 0  # hops recorded
         self._edges = np.geomspace(_LO_S, _HI_S, _BINS + 1)
         self._counts = np.zeros(_BINS + 2, dtype=np.int64)  # + underflow, overflow
-        self._log_lo = np.log(_LO_S)
-        self._per_log = _BINS / (np.log(_HI_S) - self._log_lo)
+        self._log_lo = math.log(_LO_S)
+        self._per_log = _BINS / (math.log(_HI_S) - self._log_lo)
         self.max_s = 0.0
 
     def __len__(self) -> int:
@@ -37,7 +39,7 @@ class HopTimes:
         if seconds <= _LO_S:
             self._counts[0] += 1
         else:
-            b = int((np.log(seconds) - self._log_lo) * self._per_log) + 1
+            b = int((math.log(seconds) - self._log_lo) * self._per_log) + 1
             self._counts[min(b, _BINS + 1)] += 1
 
     def recent(self, n: int) -> np.ndarray:

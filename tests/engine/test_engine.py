@@ -9,7 +9,7 @@ import numpy as np
 
 from kelly_edge.audio.wav import WavReader
 from kelly_edge.config.loader import parse_config
-from kelly_edge.engine.engine import Engine
+from kelly_edge.engine.engine import PRERUN_HOPS, Engine
 from kelly_edge.midi.messages import is_note_on
 from kelly_edge.midi.notes import pair_notes
 from kelly_edge.midi.sinks import RecordingSink
@@ -113,4 +113,50 @@ def test_restart_bar_puts_a_downbeat_at_the_current_time() -> None:
     for i in range(int(sr * 1.37) // h * h, len(x), h):  # it keeps running, notes stay paired
         engine.process_hop(x[i : i + h])
     engine.close()
+    assert not pair_notes(engine.sink.events)[1]
+
+
+def _runs(engine: Engine) -> dict[str, int]:
+    return {name: slot.runs for name, slot in engine.scheduler.slots.items()}
+
+
+def test_a_steps_models_run_one_per_hop_before_it_is_planned() -> None:
+    """Spreading: no hop runs the two to five models a step needs; each still runs once per step
+    that needs it, in time for the generator (the trained models, as on stage)."""
+    x, sr = demo_audio(8.0)
+    engine = Engine(parse_config("tempo: {bpm: 120}"), RecordingSink(), sample_rate=sr)
+    h = engine.hop_length
+    per_hop, planned = [], []
+    for i in range(0, len(x), h):
+        before, step_before = _runs(engine), engine._next_step
+        engine.process_hop(x[i : i + h])
+        after = _runs(engine)
+        per_hop.append(sum(after[n] - before[n] for n in after))
+        planned.append(range(step_before, engine._next_step))
+    engine.close()
+    assert per_hop[0] == 7  # the first hop plans steps 0 and 1 with no hop before them
+    assert max(per_hop[1:]) == 1
+    planning = [i for i, steps in enumerate(planned) if i > 0 and len(steps)]
+    assert len(planning) >= 60
+    for i in planning:
+        k = planned[i][0]
+        due = 2 + (k % 4 == 0) * 2 + (k % 16 == 0)  # emotion, melody; + harmony, dynamics; + groove
+        window = per_hop[i - PRERUN_HOPS : i]
+        assert per_hop[i] == 0 and sum(window) == due, (k, window, per_hop[i])
+    _assert_each_step_got_its_models(engine)
+
+
+def _assert_each_step_got_its_models(engine: Engine) -> None:
+    steps = engine._next_step
+    runs = _runs(engine)
+    for name, every in (("emotion", 1), ("melody", 1), ("harmony", 4), ("dynamics", 4), ("groove", 16)):
+        needed = -(-steps // every)  # once per planned step that needs it ...
+        assert needed <= runs[name] <= needed + (steps % every == 0), name  # ... + the next step's, if begun
+
+
+def test_at_a_tempo_too_fast_for_the_window_the_rest_runs_in_the_planning_hop() -> None:
+    x, sr = demo_audio(4.0)
+    engine = Engine(parse_config("tempo: {bpm: 300}"), RecordingSink(), sample_rate=sr, models=fallbacks())
+    run(engine, x)
+    _assert_each_step_got_its_models(engine)
     assert not pair_notes(engine.sink.events)[1]

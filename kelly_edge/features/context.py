@@ -12,13 +12,18 @@ per-hop allocation is the output of ``np.fft.rfft``). Public arrays are read-onl
 buffers: they change on every update, so copy one if you need to keep it. Any input (NaN, inf,
 huge values, full-scale noise) gives finite features.
 
-Per hop vs on read: ``update`` does only what must see every hop (the spectrum, the moving
-averages, rings, onsets, tempo). What is *derived* from that state (the normalised chroma, the
-mel summary, the key correlations, the level range, the normalised bar accents) is computed when
-first read after an update, from the same state, so it is exactly what an eager update would
-give. The encoders read it on the ~7 % of hops that plan a 16th step; the other hops skip it.
-The key's hysteresis is the one decision taken on a schedule: every :data:`KEY_EVERY` hops
-(80 ms) rather than every hop, with the same one-second hold.
+Per hop, in batches, on read: ``update`` does only what must see every hop (the spectrum,
+levels, onsets, tempo, the mel EMA, rings). Two computations are queued and done in batches,
+because numpy's per-call overhead, not arithmetic, is what a hop costs: the instantaneous chroma
+(:class:`~kelly_edge.features.chroma.InstantaneousChroma`, up to 8 hops) and the spectral shape
+(:class:`~kelly_edge.features.spectral.SpectralShape`); their moving averages advance by the
+closed form of the per-hop recursion, so the values equal hop-by-hop ones to float rounding.
+What is *derived* from the state (the normalised chroma, the mel summary, the key correlations,
+the level range, the normalised bar accents) is computed when first read after an update,
+flushing those batches first: reading is never stale, whatever the read pattern. The encoders
+read on the hops that run a model; the others skip it. The key's hysteresis is the one decision
+taken on a schedule: every :data:`KEY_EVERY` hops (80 ms, with the chroma batch) rather than
+every hop, with the same one-second hold.
 
 Time constants are exponential moving averages (EMA) unless a ring buffer is named: "~1 s" means
 an EMA whose time constant is one second.
@@ -185,17 +190,23 @@ class FeatureContext:
         self._ifchroma = chroma_mod.InstantaneousChroma(
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length
         )
-        # the three chroma EMAs as one (3, 12) matrix (rows _WIN, _LONG, _BASS) updated by three
-        # ufuncs: its input rows are the hop's chroma, the same chroma, and the bass chroma
+        # The three chroma EMAs (rows _WIN, _LONG, _BASS of one matrix) take the hop's chroma,
+        # the same chroma, and its bass chroma; zero on silent hops. The chroma is computed in
+        # batches (InstantaneousChroma.flush), so the EMAs advance a batch at a time by their
+        # closed form: e_n = (1-a)^n e_0 + sum_j a (1-a)^(n-1-j) v_j over the batch's hops j.
+        b = chroma_mod.BATCH
         self._chroma_ema = np.zeros((3, 12), dtype=np.float64)
-        self._chroma_in = np.zeros((3, 12), dtype=np.float64)
-        self._chroma_tmp = np.zeros((3, 12), dtype=np.float64)
-        self._zeros3 = np.zeros((3, 12), dtype=np.float64)
-        self._chroma_rows = np.array([0, 0, 1], dtype=np.intp)  # rows of InstantaneousChroma's (2, 12) output
-        self._a_chroma3 = np.array(
-            [[_alpha(CHROMA_TAU_S, hop_s)], [_alpha(CHROMA_LONG_TAU_S, hop_s)], [_alpha(CHROMA_TAU_S, hop_s)]]
-        )
         self._chroma_long_ema = self._chroma_ema[_LONG]
+        a1, a20 = _alpha(CHROMA_TAU_S, hop_s), _alpha(CHROMA_LONG_TAU_S, hop_s)
+        ages = np.arange(b - 1, -1, -1, dtype=np.float64)  # of hop j in a full batch
+        self._chroma_weights = np.stack([a1 * (1.0 - a1) ** ages, a20 * (1.0 - a20) ** ages])  # (2, b)
+        n = np.arange(b + 1, dtype=np.float64)
+        self._chroma_decay = np.stack([(1.0 - a1) ** n, (1.0 - a20) ** n, (1.0 - a1) ** n], axis=1)[:, :, None]
+        self._voiced = np.zeros((2, b), dtype=np.float64)  # 1.0 for a pending hop above the gate
+        self._chroma_w = np.zeros((2, b), dtype=np.float64)
+        self._chroma_sums = np.zeros((2, 24), dtype=np.float64)  # [w1, w20] x [chroma, bass]
+        self._chroma_rows = np.array([0, 2, 1], dtype=np.intp)  # of the sums as (4, 12): win, long, bass
+        self._chroma_in = np.zeros((3, 12), dtype=np.float64)
         self._chroma_window = np.zeros(12, dtype=np.float32)
         self._chroma_long = np.zeros(12, dtype=np.float32)
         self._bass_chroma = np.zeros(12, dtype=np.float32)
@@ -449,20 +460,29 @@ class FeatureContext:
             self._bar_raw[step] += strength
 
     def _update_chroma(self) -> None:
-        # runs every hop (silent or not) so the phase history stays one hop apart
-        self._ifchroma.update(self._mel.spectrum, self._mel.power)
-        if self.silent:
-            frames = self._zeros3
-        else:
-            frames = self._chroma_in
-            np.take(self._ifchroma.frames, self._chroma_rows, axis=0, out=frames)
-        ema, tmp = self._chroma_ema, self._chroma_tmp
-        np.subtract(frames, ema, out=tmp)
-        tmp *= self._a_chroma3
-        ema += tmp
+        # pushed every hop (silent or not) so the phase history stays one hop apart
+        ic = self._ifchroma
+        if ic.pending == chroma_mod.BATCH:
+            self._flush_chroma()
+        self._voiced[:, ic.pending] = 0.0 if self.silent else 1.0
+        ic.push(self._mel.spectrum, self._mel.power)
+
+    def _flush_chroma(self) -> None:
+        """Advance the chroma EMAs over the pending hops (see ``__init__``)."""
+        n = self._ifchroma.pending
+        if n == 0:
+            return
+        frames = self._ifchroma.flush()  # (n, 2, 12)
+        w = self._chroma_w[:, :n]
+        np.multiply(self._chroma_weights[:, chroma_mod.BATCH - n :], self._voiced[:, :n], out=w)
+        np.matmul(w, frames.reshape(n, 24), out=self._chroma_sums)
+        np.take(self._chroma_sums.reshape(4, 12), self._chroma_rows, axis=0, out=self._chroma_in)
+        self._chroma_ema *= self._chroma_decay[n]
+        self._chroma_ema += self._chroma_in
 
     def _finish_chroma(self) -> None:
         self._chroma_at = self.hops
+        self._flush_chroma()
         ema, floor = self._chroma_ema, self._chroma_floor
         chroma_mod.normalize_max(ema[_WIN], out=self._chroma_window, floor=floor)
         chroma_mod.normalize_max(ema[_LONG], out=self._chroma_long, floor=floor)
@@ -478,6 +498,7 @@ class FeatureContext:
         """The 24 key correlations and the best key, from the raw ~20 s EMA (Pearson ignores
         scale, so the silence fade of ``chroma_long`` never blurs the key)."""
         self._key_at = self.hops
+        self._flush_chroma()
         corr = key_mod.key_correlations(self._chroma_long_ema, self._key_corr64)
         np.copyto(self._key_corr, corr, casting="same_kind")
         self._best_key = key_mod.best_key(corr)

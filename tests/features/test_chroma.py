@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kelly_edge.features.chroma import (
+    BATCH,
     InstantaneousChroma,
     bass_chroma_filterbank,
     chroma_filterbank,
@@ -116,6 +117,44 @@ def test_instantaneous_chroma_has_preallocated_outputs() -> None:
     ic.update(ext.spectrum, ext.power)
     assert ic.chroma is chroma and ic.bass is bass
     assert np.all(np.isfinite(chroma)) and np.all(np.isfinite(bass))
+
+
+@pytest.mark.parametrize("rate", [22050, 48000])
+def test_batches_give_the_same_chroma_as_hop_by_hop(rate: int) -> None:
+    """A flush of up to BATCH hops equals the hops computed one by one (the phase of the hop
+    before a batch carries over), whatever the batch sizes."""
+    y = sum(_tone(rate, _midi_hz(n), seconds=1.0, partials=4) for n in (45, 57, 61, 64))
+    y = y + 0.01 * np.random.default_rng(5).standard_normal(y.size).astype(np.float32)
+    ext = MelExtractor(sample_rate=rate)
+    one = InstantaneousChroma(sample_rate=rate, n_fft=ext.n_fft, hop_length=ext.hop_length)
+    batched = InstantaneousChroma(sample_rate=rate, n_fft=ext.n_fft, hop_length=ext.hop_length)
+    h = ext.hop_length
+    sizes = [1, BATCH, 3, 5, BATCH, 2, 7, BATCH, 1, 4]
+    expected, got, i = [], [], 0
+    for size in sizes:
+        for _ in range(size):
+            ext.push(y[i * h : (i + 1) * h])
+            one.update(ext.spectrum, ext.power)
+            expected.append(one.frames.copy())
+            batched.push(ext.spectrum, ext.power)
+            i += 1
+        frames = batched.flush()
+        assert frames.shape == (size, 2, 12)
+        got.extend(frames.copy())
+        np.testing.assert_array_equal(batched.frames, frames[-1])
+    np.testing.assert_allclose(np.array(got), np.array(expected), rtol=1e-12, atol=1e-9)
+    assert np.array(got)[:, 0].max() > 0.0 and np.array(got)[:, 1].max() > 0.0
+    assert batched.flush().shape == (0, 2, 12)
+
+
+def test_pushing_past_a_full_batch_is_refused() -> None:
+    ext = MelExtractor(sample_rate=22050)
+    ic = InstantaneousChroma(sample_rate=22050, n_fft=ext.n_fft, hop_length=ext.hop_length)
+    for _ in range(BATCH):
+        ic.push(ext.spectrum, ext.power)
+    with pytest.raises(RuntimeError, match="flush first"):
+        ic.push(ext.spectrum, ext.power)
+    assert ic.flush().shape[0] == BATCH and ic.pending == 0
 
 
 def test_normalize_max() -> None:

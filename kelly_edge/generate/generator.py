@@ -39,6 +39,7 @@ its channel first shortens that note to end at the new onset.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import logging
@@ -67,6 +68,8 @@ HUMANIZE_TIMING = 0.08
 CC_MIN_CHANGE = 2
 """A CC is resent only when its value moved by at least this much."""
 MELODY_CCS = (mm.CC_MODULATION, mm.CC_EXPRESSION, mm.CC_BRIGHTNESS)
+VOICING_MEMO_SIZE = 4096
+"""Chord voicings remembered per (chord, previous voicing); see ``Generator._chord_voicing``."""
 
 # priorities of events at the same instant: offs first, then CCs, then ons
 _OFF, _CC, _ON = 0, 1, 2
@@ -76,6 +79,8 @@ _PLANNED, _SOUNDING, _DONE = 0, 1, 2
 _U_HIT, _U_PITCH, _U_MEL_SPREAD, _U_MEL_HUMAN, _U_MEL_TIME, _U_CHORD_SPREAD, _U_CHORD_HUMAN = range(7)
 _U_BASS_SPREAD, _U_BASS_HUMAN = 7, 8
 _N_DRAWS = 9
+_DRAW_STEPS = 16  # steps' worth of draws taken from the random generator at once
+_TOP_UP_STEPS = 4  # an off-beat step tops the draws up when fewer steps' worth than this are left
 
 _DYN = spec.DYNAMICS
 _D_VELOCITY = _DYN.output_slice("velocity").start
@@ -177,18 +182,43 @@ class Generator:
         self._cc_last = [-1, -1, -1]
         self.notes_started = 0
 
-        # --- preallocated work arrays (planning)
-        self._u = np.zeros(_N_DRAWS)
+        # --- planning runs inside the audio hop: work arrays are preallocated, the step's draws and
+        # dynamics are kept as Python floats (scalar maths on numpy scalars is several times
+        # slower), and what depends only on the settings is computed here once
+        self._draw_buf = np.zeros(_DRAW_STEPS * _N_DRAWS)
+        self._draws: list[float] = []  # drawn, not used yet from ``_draw_at`` on
+        self._draw_at = 0
+        self._u: list[float] = [0.0] * _N_DRAWS
         self._key: tuple[int, bool] | None = None
         self._scale_pcs: tuple[int, ...] = ()
+        lo, hi = self._low[MELODY], self._high[MELODY]
         self._range_mask = np.zeros(128)
-        self._range_mask[self._low[MELODY] : self._high[MELODY] + 1] = 1.0
+        self._range_mask[lo : hi + 1] = 1.0
         self._mel_mask = np.zeros(128)
         self._p = np.zeros(128)
-        self._w = np.zeros(128)
-        self._cum = np.zeros(128)
+        self._w = np.zeros(128)  # masked weights; outside the melody range they stay 0
+        # views of the melody range (the mask is filled in place, so its view stays current)
+        self._p_range = self._p[lo : hi + 1]
+        self._mask_range = self._mel_mask[lo : hi + 1]
+        self._w_range = self._w[lo : hi + 1]
         self._hp = np.zeros(spec.N_CHORD_CLASSES)
-        self._dyn = np.zeros(spec.DYNAMICS.n_out)
+        self._dyn: list[float] = [0.0] * spec.DYNAMICS.n_out
+        self._bass_pitch: list[int | None] = [
+            None if root is None else theory.lowest_pitch(root, self._low[BASS], self._high[BASS])
+            for root in map(theory.chord_root, range(spec.N_CHORD_CLASSES))
+        ]
+        # messages built (and validated) once; a note-on is built from its status byte, its pitch
+        # (inside a validated range) and its velocity (clipped to 1..127)
+        self._note_off = {ch: [mm.note_off(ch, pitch) for pitch in range(128)] for ch in set(self._ch)}
+        self._note_on_status = [mm.NOTE_ON | ch for ch in self._ch]
+        self._cc_msgs = [[mm.control_change(self._ch[MELODY], c, v) for v in range(128)] for c in MELODY_CCS]
+        self._chord_pcs = [theory.chord_pitch_classes(c) for c in range(spec.N_CHORD_CLASSES)]
+        # the memo of _chord_voicing, started with every chord's first voicing: working those out
+        # here also fills theory's candidate tables, so no chord's first strike pays for them
+        self._voicings: dict[tuple[int, tuple[int, ...]], tuple[int, ...]] = {}
+        for c, pcs in enumerate(self._chord_pcs):
+            first = theory.choose_voicing(pcs, self._low[CHORD], self._high[CHORD], ())
+            self._voicings[(c, ())] = self._voicings[(c, first)] = first
 
     # --- public API ---------------------------------------------------------------------------
     @property
@@ -226,10 +256,10 @@ class Generator:
         if bar != self._bar:  # steps were skipped across a bar line: publish what the bar had
             self._publish_bar()
             self._bar = bar
-        self._rng.random(out=self._u)
+        beat = step % 4 == 0
+        self._u = self._next_draws(beat)
         self._set_key(int(tonic) % 12, bool(major))
         self._read_dynamics(dynamics)
-        beat = step % 4 == 0
         if not gate_open:
             self._restrike[CHORD] = self._restrike[BASS] = True
         if beat:
@@ -331,12 +361,15 @@ class Generator:
     def _decide_chord(self, harmony: np.ndarray) -> bool:
         hp = self._hp
         np.copyto(hp, harmony[: spec.N_CHORD_CLASSES])
-        np.nan_to_num(hp, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         np.maximum(hp, 0.0, out=hp)
+        if not math.isfinite(hp.sum()):  # NaN or inf somewhere: NaN/inf -> 0 (slow, rarely needed)
+            np.copyto(hp, harmony[: spec.N_CHORD_CLASSES])
+            np.nan_to_num(hp, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            np.maximum(hp, 0.0, out=hp)
         assert self._key is not None
         new = theory.choose_chord(hp, current=self.current_chord, tonic=self._key[0], major=self._key[1])
         changed = new != self.current_chord
-        if changed:
+        if changed and logger.isEnabledFor(logging.DEBUG):  # naming the chords costs more than deciding
             logger.debug("chord %s -> %s", spec.chord_name(self.current_chord), spec.chord_name(new))
         self.current_chord = new
         return changed
@@ -348,9 +381,7 @@ class Generator:
         if not (changed or step == 0 or self._restrike[CHORD] or t >= self._chord_until):
             return
         self._restrike[CHORD] = False
-        voicing = theory.choose_voicing(
-            theory.chord_pitch_classes(self.current_chord), self._low[CHORD], self._high[CHORD], self._voicing
-        )
+        voicing = self._chord_voicing()
         if not voicing:
             return
         self._release_voice(CHORD, t)
@@ -367,9 +398,7 @@ class Generator:
         if not (step in (0, 8) or changed or self._restrike[BASS]):
             return
         self._restrike[BASS] = False
-        root = theory.chord_root(self.current_chord)
-        assert root is not None
-        pitch = theory.lowest_pitch(root, self._low[BASS], self._high[BASS])
+        pitch = self._bass_pitch[self.current_chord]  # the root's lowest note in the bass range
         if pitch is None:
             return
         t = max(t_step, self._now)
@@ -384,17 +413,17 @@ class Generator:
         p_hit = _clip(groove[_G_HIT + step], 0.0, 1.0) * self._density
         if not u[_U_HIT] < p_hit:
             return
-        pitch = self._pick_pitch(melody, float(u[_U_PITCH]))
+        pitch = self._pick_pitch(melody, u[_U_PITCH])
         if pitch is None:
             return
         humanize = self._dyn[_D_HUMANIZE]
         shift = _clip(groove[_G_MICRO + step], -0.5, 0.5) + humanize * HUMANIZE_TIMING * (2.0 * u[_U_MEL_TIME] - 1.0)
-        t = max(t_step + float(shift) * step_s, self._melody_last_on + MIN_NOTE_S, self._now)
+        t = max(t_step + shift * step_s, self._melody_last_on + MIN_NOTE_S, self._now)
         gap_steps = 4 - step % 4
         t_off = max(t_step + self._dyn[_D_LENGTH] * gap_steps * step_s, t + MIN_NOTE_S)
         self._release_voice(MELODY, t)
         vel = self._velocity(MELODY, step, _U_MEL_SPREAD, _U_MEL_HUMAN)
-        if self._add_note(MELODY, pitch, vel, t, float(t_off)):
+        if self._add_note(MELODY, pitch, vel, t, t_off):
             self._melody_last_on = t
             self.melody_history = (*self.melody_history[-2:], pitch)
             self._bar_hits[step] = 1.0
@@ -404,13 +433,28 @@ class Generator:
             return
         t = max(t_step, self._now)
         ch = self._ch[MELODY]
-        for i, (control, index) in enumerate(zip(MELODY_CCS, _D_CCS)):
-            value = int(round(self._dyn[index] * 127))
+        for i, index in enumerate(_D_CCS):
+            value = round(self._dyn[index] * 127)
             if self._cc_last[i] < 0 or abs(value - self._cc_last[i]) >= CC_MIN_CHANGE:
-                self._push(t, _CC, mm.control_change(ch, control, value), ch, None)
+                self._push(t, _CC, self._cc_msgs[i][value], ch, None)
                 self._cc_last[i] = value
 
     # --- planning: helpers --------------------------------------------------------------------
+    def _next_draws(self, beat: bool) -> list[float]:
+        """The step's ``_N_DRAWS`` uniform draws.
+
+        The same numbers, in the same order, as one ``random(_N_DRAWS)`` call per step (a float64
+        draw uses one generator output whatever the call size), but a call costs several
+        microseconds inside the hop, so they are drawn ``_DRAW_STEPS`` steps at a time, and topped
+        up on an off-beat step (beats plan more) unless they would run out first.
+        """
+        draws, at = self._draws, self._draw_at
+        if len(draws) - at < (_N_DRAWS if beat else _TOP_UP_STEPS * _N_DRAWS):
+            draws = self._draws = draws[at:] + self._rng.random(out=self._draw_buf).tolist()
+            at = 0
+        self._draw_at = at + _N_DRAWS
+        return draws[at : at + _N_DRAWS]
+
     def _set_key(self, tonic: int, major: bool) -> None:
         if self._key == (tonic, major):
             return
@@ -419,13 +463,36 @@ class Generator:
         theory.scale_note_mask(tonic, major, self._mel_mask)
         self._mel_mask *= self._range_mask
 
+    def _chord_voicing(self) -> tuple[int, ...]:
+        """:func:`theory.choose_voicing` of the current chord from the previous voicing, memoised.
+
+        The answer depends only on the chord, the previous voicing and the (fixed) chord range, so
+        a remembered one is exact. Each answer is also remembered as its own chord's answer from
+        itself (no movement is the least, and no other voicing of the chord has none), so the
+        bar-start restrike of a held chord is always a lookup. The pairs met are few (a voicing is
+        itself an answer), but the memo is bounded: emptied before it would exceed
+        ``VOICING_MEMO_SIZE`` entries.
+        """
+        chord = self.current_chord
+        voicing = self._voicings.get((chord, self._voicing))
+        if voicing is None:
+            if len(self._voicings) >= VOICING_MEMO_SIZE - 1:
+                self._voicings.clear()
+            previous = self._voicing
+            voicing = theory.choose_voicing(self._chord_pcs[chord], self._low[CHORD], self._high[CHORD], previous)
+            self._voicings[(chord, previous)] = voicing
+            self._voicings[(chord, voicing)] = voicing
+        return voicing
+
     def _read_dynamics(self, dynamics: np.ndarray) -> None:
-        """Copy the (16,) dynamics output, NaN -> 0, each value clipped to its documented range."""
-        d = self._dyn
-        np.copyto(d, dynamics[: spec.DYNAMICS.n_out])
-        np.nan_to_num(d, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-        np.clip(d, 0.0, 1.0, out=d)
+        """Read the (16,) dynamics output as floats, NaN -> 0, each clipped to its documented range.
+
+        A comprehension over 16 floats is far cheaper than numpy's NaN handling on a small array;
+        the comparisons keep values in ``[0, 1]`` unchanged (-0.0 included), NaN and -inf -> 0, +inf -> 1.
+        """
+        d = [x if 0.0 <= x <= 1.0 else 1.0 if x > 1.0 else 0.0 for x in dynamics.tolist()[: spec.DYNAMICS.n_out]]
         d[_D_LENGTH] = max(0.05, d[_D_LENGTH])
+        self._dyn = d
 
     def _velocity(self, voice: int, step: int, i_spread: int, i_human: int) -> int:
         d, u = self._dyn, self._u
@@ -434,26 +501,37 @@ class Generator:
             v += d[_D_ACCENT] * 40.0
         v *= d[_D_BALANCE + voice] * 1.5
         v += d[_D_HUMANIZE] * HUMANIZE_VELOCITY * (2.0 * u[i_human] - 1.0)
-        return int(min(127, max(1, round(float(v)))))
+        return min(127, max(1, round(v)))
 
     def _pick_pitch(self, melody: np.ndarray, u: float) -> int | None:
         """Sample a melody note from the (128,) distribution at the temperature, in range and key."""
-        p, w, cum = self._p, self._w, self._cum
+        p, w, wr = self._p, self._w, self._w_range
         np.copyto(p, melody[:128])
-        np.nan_to_num(p, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         np.maximum(p, 0.0, out=p)
         total = float(p.sum())
-        np.multiply(p, self._mel_mask, out=w)
-        top = float(w.max())
-        if not (top > 0.0 and float(w.sum()) > 1e-6 * total):
+        if not math.isfinite(total):  # NaN or inf somewhere: NaN/inf -> 0 (slow, rarely needed)
+            np.copyto(p, melody[:128])
+            np.nan_to_num(p, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            np.maximum(p, 0.0, out=p)
+            total = float(p.sum())
+        # The mask is 0 outside the melody range, where w stays 0: only the range is computed.
+        # Its sum is at least its maximum (the weights are >= 0), so it is only needed when the
+        # maximum alone does not clear the threshold; then it is summed over all 128 as ever.
+        np.multiply(self._p_range, self._mask_range, out=wr)
+        top = float(wr.max())
+        if not (top > 0.0 and (top > 1e-6 * total or float(w.sum()) > 1e-6 * total)):
             return self._fallback_pitch()
-        np.divide(w, top, out=w)
-        np.power(w, 1.0 / self._temperature, out=w)  # p^(1/T): the softmax of logits / T
-        np.cumsum(w, out=cum)
-        index = int(np.searchsorted(cum, u * cum[-1], side="right"))
-        if index > 127 or w[index] <= 0.0:
-            index = int(np.argmax(w))
-        return index
+        # the draw only needs the range too: the cumulative sum there equals the full one (adding
+        # zeros is exact), a draw past its end is "none found" as before, and the first maximum
+        # lies inside it
+        np.divide(wr, top, out=wr)
+        np.power(wr, 1.0 / self._temperature, out=wr)  # p^(1/T): the softmax of logits / T
+        weights = wr.tolist()
+        cum = list(itertools.accumulate(weights))
+        i = bisect.bisect_right(cum, u * cum[-1])
+        if i == len(weights) or weights[i] <= 0.0:
+            i = weights.index(max(weights))
+        return self._low[MELODY] + i
 
     def _fallback_pitch(self) -> int | None:
         """The in-key chord tone nearest the last melody note (tonic triad when no chord fits)."""
@@ -488,8 +566,8 @@ class Generator:
                 return False
             self._release(prev, t_on)
         note = _Note(voice, ch, pitch, t_on, t_off)
-        note.on_ev = self._push(t_on, _ON, mm.note_on(ch, pitch, velocity), ch, note)
-        note.off_ev = self._push(t_off, _OFF, mm.note_off(ch, pitch), ch, note)
+        note.on_ev = self._push(t_on, _ON, bytes((self._note_on_status[voice], pitch, velocity)), ch, note)
+        note.off_ev = self._push(t_off, _OFF, self._note_off[ch][pitch], ch, note)
         self._by_key[note.key] = note
         self._voice_notes[voice].append(note)
         return True
@@ -509,10 +587,13 @@ class Generator:
 
     def _release_voice(self, voice: int, t: float) -> None:
         """End every note of ``voice`` by ``t`` (a new note or chord of that voice starts at ``t``)."""
-        notes = [n for n in self._voice_notes[voice] if n.state != _DONE]
-        for note in notes:
-            self._release(note, t)
-        self._voice_notes[voice] = [n for n in notes if n.state != _DONE]
+        kept: list[_Note] = []
+        for note in self._voice_notes[voice]:
+            if note.state != _DONE:
+                self._release(note, t)  # may finish this note only
+                if note.state != _DONE:
+                    kept.append(note)
+        self._voice_notes[voice] = kept
 
     def _drop(self, note: _Note, t: float) -> None:
         """Remove ``note`` now: cancel its queued events; if it is sounding, send its note-off at ``t``."""

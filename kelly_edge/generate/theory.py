@@ -1,10 +1,15 @@
 """Music theory the generator needs: scales, chord tones, voicings, and the chord decision.
 
-Pure functions over pitch classes (0..11, C = 0) and MIDI note numbers. They run when a step is
-planned (about ten times a second), not per hop, so small tuples and lists are fine here.
+Pure functions over pitch classes (0..11, C = 0) and MIDI note numbers. :func:`choose_chord` and
+:func:`choose_voicing` run while a step is planned, inside the real-time audio hop, so they avoid
+repeated work and allocations: voicing candidates are tabled per chord and range, and the chord
+decision only builds the allowed-chord mask when the most probable chord is not allowed outright.
 """
 
 from __future__ import annotations
+
+import functools
+import operator
 
 import numpy as np
 
@@ -104,8 +109,32 @@ def voice_leading_cost(a: tuple[int, ...], b: tuple[int, ...]) -> int:
     the other voicing, summed both ways (a voice may split or merge).
     """
     if len(a) == len(b):
-        return sum(abs(x - y) for x, y in zip(sorted(a), sorted(b)))
-    return sum(min(abs(x - y) for y in b) for x in a) + sum(min(abs(x - y) for x in a) for y in b)
+        return sum(map(abs, map(operator.sub, sorted(a), sorted(b))))
+    if not a or not b:
+        raise ValueError("voice_leading_cost: an empty voicing has no nearest notes")
+    return _nearest_distances(a, b) + _nearest_distances(b, a)
+
+
+def _nearest_distances(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    """Sum over the notes of ``a`` of the distance to the nearest note of ``b`` (non-empty).
+
+    Plain loops: a chord change can need this inside the audio hop, several times, and nested
+    generator expressions cost about three times as much.
+    """
+    total = 0
+    for x in a:
+        nearest = abs(x - b[0])
+        for y in b:
+            d = abs(x - y)
+            if d < nearest:
+                nearest = d
+        total += nearest
+    return total
+
+
+VOICING_TABLE_SIZE = 1024
+"""Chord/range candidate tables :func:`choose_voicing` keeps. A generator uses one chord range, so
+61 at most are in use; the bound only keeps a process whose ranges change from growing it forever."""
 
 
 def choose_voicing(pcs: tuple[int, ...], low: int, high: int, previous: tuple[int, ...]) -> tuple[int, ...]:
@@ -114,19 +143,32 @@ def choose_voicing(pcs: tuple[int, ...], low: int, high: int, previous: tuple[in
     With no previous voicing, the close voicing centred nearest the middle of the range. When the
     range is too narrow for a close voicing, each chord tone nearest the middle (duplicates and
     tones with no note in range dropped). ``()`` when nothing fits.
+
+    The choice is the least ``(voice_leading_cost(previous, v), distance of v's mean from the
+    middle, v)`` over :func:`close_voicings` (without a previous voicing, the cost is left out).
+    It can run inside the audio hop, so the candidates and their distances are tabled per chord
+    and range.
     """
-    centre = (low + high) / 2.0
-    candidates = close_voicings(pcs, low, high)
+    candidates = _centred_voicings(tuple(map(int, pcs)), int(low), int(high))
     if not candidates:
+        centre = (low + high) / 2.0
         notes = {nearest_pitch((pc,), centre, low, high) for pc in pcs}
         return tuple(sorted(p for p in notes if p is not None))
-
-    def centre_distance(v: tuple[int, ...]) -> float:
-        return abs(sum(v) / len(v) - centre)
-
     if not previous:
-        return min(candidates, key=lambda v: (centre_distance(v), v))
-    return min(candidates, key=lambda v: (voice_leading_cost(previous, v), centre_distance(v), v))
+        return min(candidates)[1]
+    if len(previous) == len(pcs):
+        # a close voicing is sorted already (each note at or above the last), so voice_leading_cost's
+        # bottom-to-top pairing only needs ``previous`` sorted, once
+        prev = sorted(previous)
+        return min([(sum(map(abs, map(operator.sub, prev, v))), d, v) for d, v in candidates])[2]
+    return min([(voice_leading_cost(previous, v), d, v) for d, v in candidates])[2]
+
+
+@functools.lru_cache(maxsize=VOICING_TABLE_SIZE)
+def _centred_voicings(pcs: tuple[int, ...], low: int, high: int) -> tuple[tuple[float, tuple[int, ...]], ...]:
+    """``(distance of the mean from the range's middle, voicing)`` of each close voicing."""
+    centre = (low + high) / 2.0
+    return tuple((abs(sum(v) / len(v) - centre), v) for v in close_voicings(pcs, low, high))
 
 
 def allowed_chords(probs: np.ndarray, tonic: int, major: bool) -> np.ndarray:
@@ -166,14 +208,30 @@ def choose_chord(
     It replaces ``current`` only if its probability beats the current chord's by ``margin``; a
     current chord that is no longer allowed (the key moved away from it) is replaced at once.
     """
-    allowed = allowed_chords(probs, tonic, major)
-    masked = np.where(allowed, probs[: spec.N_CHORD_CLASSES], -1.0)
-    best = int(np.argmax(masked))
+    # Same answer as the argmax of ``np.where(allowed_chords(...), probs, -1.0)``, without building
+    # the mask in the usual cases (this runs inside the audio hop).
+    key = (tonic % 12, bool(major))
+    in_key = _IN_KEY[key]
+    p = probs[: spec.N_CHORD_CLASSES]
+    best = int(p.argmax())
+    top = p[best]
+    if not (top >= STRONG_PREFERENCE or (in_key[best] and top > -1.0)):
+        # The first maximum is not allowed. If it is below STRONG_PREFERENCE (so not NaN, and no
+        # chord is strongly preferred), the allowed chords are the key's: take their first maximum,
+        # unless it is at or below the mask's -1. Otherwise (NaN, or that case) build the mask.
+        values = p.tolist()
+        best = max(_KEY_CHORDS[key], key=values.__getitem__)
+        if not (top < STRONG_PREFERENCE and values[best] > -1.0):
+            best = int(np.where(allowed_chords(probs, tonic, major), p, -1.0).argmax())
     if best == current:
         return current
-    if not allowed[current]:
+    if not (in_key[current] or probs[current] >= STRONG_PREFERENCE):
         return best
     return best if probs[best] >= probs[current] + margin else current
 
 
 _DIATONIC = _diatonic_table()
+_IN_KEY = {key: (*diatonic.tolist(), True) for key, diatonic in _DIATONIC.items()}
+"""Per key, a tuple over the 61 chord classes: diatonic, or "no chord" (always allowed)."""
+_KEY_CHORDS = {key: tuple(i for i, ok in enumerate(in_key) if ok) for key, in_key in _IN_KEY.items()}
+"""Per key, the chord classes of :data:`_IN_KEY`, ascending (so ``max`` breaks ties by the lowest)."""

@@ -126,7 +126,7 @@ def format_table(r: dict[str, Any]) -> str:
     h, s = r["hop_us"], r["stages_us"]
     lines = [
         f"machine: {r['machine']['cpu']}, {r['machine']['cores']} cores; audio: {r['audio']['source']}",
-        f"whole hop  p50 {h['p50']:.1f}  p99 {h['p99']:.1f}  p99.9 {h['p999']:.1f}  max {h['max']:.1f} us; "
+        f"whole hop  p50 {h['p50']:.1f}  p99 {h['p99']:.1f}  p99.9 {h['p999']:.1f}  max {h['max']:.1f}  mean {h['mean']:.1f} us; "
         f"{r['deadline_misses']} of {r['hops']} hops over the 10 ms budget",
         "stage (p50 / p99 us): " + ", ".join(f"{k} {v['p50']:.1f}/{v['p99']:.1f}" for k, v in s.items()),
         f"floor (mel + 5 invokes) p50 {_get(r, 'floor_us.p50')} us; hop/floor {r['overhead_ratio']}",

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure the cost of a hop, stage by stage, against the alternatives",
                            description="Per-hop cost of mel, each model, the generator and the whole hop over real audio "
-                                       "(p50/p99/p99.9/max), the floor (mel + five invokes), librosa and numpy "
+                                       "(p50/p99/p99.9/max; the whole hop's mean too), the floor (mel + five invokes), librosa and numpy "
                                        "comparisons, the offline real-time factor, RSS and cold start.")
     bench.add_argument("--seconds", type=float, default=30.0, help="seconds of audio per pass (default 30)")
     bench.add_argument("--json", metavar="OUT.json", help="write the results as JSON")

@@ -25,8 +25,7 @@ from kelly_edge.errors import DeviceError
 log = logging.getLogger(__name__)
 
 
-def jack_module() -> Any:
-    """The JACK-Client module, its and libjack's messages sent to the debug log (DeviceError if absent)."""
+def _jack() -> Any:
     mute_native_errors()
     try:
         import jack
@@ -58,7 +57,7 @@ def _sources(client: Any, device: str) -> list[str]:
 
 def list_inputs() -> list[InputDevice]:
     """Every JACK audio source port (physical capture ports first) as ``audio.device`` names it."""
-    jack = jack_module()
+    jack = _jack()
     client = _client(jack, "kelly-edge-list")
     try:
         rate = int(client.samplerate)
@@ -165,7 +164,7 @@ def open_capture(*, device: str, sample_rate: int, channels: int, ring: FrameRin
                  client_name: str = "kelly-edge") -> JackCapture:
     """Open a JACK client, check the server's rate and find the source ports; not yet activated."""
     del frames_per_buffer  # the server's period decides; the ring regroups samples into hops
-    jack = jack_module()
+    jack = _jack()
     client = _client(jack, client_name)
     try:
         rate = int(client.samplerate)

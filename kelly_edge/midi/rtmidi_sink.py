@@ -161,12 +161,6 @@ class RtMidiOutput:
     an unplug only closes and opens the *port*. (Creating or deleting a python-rtmidi JACK client
     holds the GIL while the server runs a graph cycle, which stalls every Python JACK callback in
     the process, the audio capture's included, for 0.5-1 s; opening a port does not.)
-
-    A JACK *server* restart is the exception: the rtmidi client dies with the server but does not
-    say so (it keeps sending into nothing), and no port of it can be reopened. So on JACK a small
-    inactive watch client (JACK-Client) is opened beside it; its shutdown callback marks the
-    server gone, :meth:`present` then says False, and :meth:`reopen` replaces both clients once
-    a server is back (the one time the stall above is paid: the old server is gone anyway).
     """
 
     def __init__(self, *, port: str, api: str = "alsa", virtual: bool = False, client_name: str = "kelly-edge") -> None:
@@ -178,33 +172,8 @@ class RtMidiOutput:
         self._raw_name = ""
         self._midi: Any = None
         self._open = False
-        self._watch: Any = None  # JACK only: the shutdown watch client
-        self.server_gone = False  # set from JACK's thread when the server shuts down
-
-    def _watch_server(self) -> None:
-        """Open the JACK watch client (DeviceError when no server is running)."""
-        if self.api != "jack" or self._watch is not None:
-            return
-        from kelly_edge.audio.jack_capture import jack_module
-
-        try:
-            jack = jack_module()  # libjack's "cannot connect" lines go to the debug log, not stderr
-        except DeviceError as err:  # without JACK-Client a server restart needs a box restart
-            log.debug("MIDI: JACK server restarts are not followed: %s", err)
-            return
-        try:
-            watch = jack.Client(f"{self.client_name}-watch", no_start_server=True)
-        except jack.JackError as err:
-            raise DeviceError("no JACK server is running for MIDI (start jackd, or set midi.backend: alsa)") from err
-        watch.set_shutdown_callback(self._on_shutdown)
-        self.server_gone = False
-        self._watch = watch
-
-    def _on_shutdown(self, status: Any, reason: str) -> None:
-        self.server_gone = True  # JACK's thread: no client calls allowed here
 
     def open(self) -> None:
-        self._watch_server()
         created = self._midi is None
         midi = _new("out", self.api, self.client_name) if created else self._midi
         try:
@@ -224,7 +193,7 @@ class RtMidiOutput:
         self._open = True
 
     def present(self) -> bool:
-        if not self._open or self.server_gone:
+        if not self._open:
             return False
         if self.virtual:
             return True
@@ -234,26 +203,19 @@ class RtMidiOutput:
         self._midi.send_message(message)
 
     def reopen(self) -> None:
-        if self.server_gone:  # the clients died with the server: new ones, once a server is back
-            self.close()
-        elif self._open and not self.virtual:
+        if self._open and not self.virtual:
             self._open = False
             self._midi.close_port()
         self.open()
 
     def close(self) -> None:
         midi, self._midi = self._midi, None
-        watch, self._watch = self._watch, None
         self._open = False
-        try:
-            if midi is not None:
-                try:
-                    midi.close_port()
-                finally:
-                    midi.delete()
-        finally:
-            if watch is not None:
-                watch.close()
+        if midi is not None:
+            try:
+                midi.close_port()
+            finally:
+                midi.delete()
 
 
 # --- the scheduled sink -----------------------------------------------------------------------

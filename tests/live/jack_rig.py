@@ -1,23 +1,14 @@
 """Real clients around a real box on a JACK server: a player that plays a recording into the box's
-audio input in real time, a "synth" MIDI input port that receives what the box plays, and the box
-itself as a separate process (``python -m kelly_edge``, the real CLI), so signals, exit codes and stderr are
-the real ones."""
+audio input in real time and a "synth" MIDI input port that receives what the box plays. The box
+itself runs as a separate process: :class:`tests.cli_box.Box`."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 class Player:
@@ -164,56 +155,6 @@ class ClockSender:
     def close(self) -> None:
         self._client.deactivate()
         self._client.close()
-
-
-class Box:
-    """The box as a child process; its stderr lines are collected as they come."""
-
-    def __init__(self, config: Path, *, report: Path | None = None, duration: float | None = None,
-                 extra_env: dict[str, str] | None = None, trace: bool = False, command: str = "run",
-                 args: tuple[str, ...] = ()) -> None:
-        cmd = [sys.executable, "-m", "kelly_edge", command, "--config", str(config), *args]  # the real CLI
-        if report is not None:
-            cmd += ["--report", str(report)]
-        if duration is not None:
-            cmd += ["--duration", str(duration)]
-        if trace:
-            cmd.append("--trace")
-        env = {**os.environ, **(extra_env or {})}
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.stdout = ""
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def has(self, text: str) -> bool:
-        return any(text in line for line in self.lines)
-
-    def count(self, text: str) -> int:
-        return sum(text in line for line in self.lines)
-
-    def terminate(self, timeout: float = 15.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def wait(self, timeout: float = 15.0) -> int:
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"the box did not stop in {timeout} s; stderr: {self.lines[-20:]}") from None
-        self._reader.join(timeout=5)
-        if self.proc.stdout is not None:
-            self.stdout = self.proc.stdout.read()
-        return code
 
 
 def jitter_ms(times: np.ndarray) -> dict[str, float]:

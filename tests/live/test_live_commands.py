@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kelly_edge.live.commands import devices_main
-from tests.live.jack_rig import Box
+from tests.cli_box import Box
 from tests.live.live_fakes import wait_until
 
 NO_SERVER = {"JACK_DEFAULT_SERVER": f"kelly-nobody-{os.getpid()}", "JACK_NO_START_SERVER": "1"}

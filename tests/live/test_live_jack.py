@@ -16,7 +16,8 @@ import pytest
 
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.clock_out import CLOCK, START, STOP
-from tests.live.jack_rig import Box, ClockSender, Player, Synth, jitter_ms
+from tests.cli_box import Box
+from tests.live.jack_rig import ClockSender, Player, Synth, jitter_ms
 from tests.live.live_fakes import demo_samples, synth_state, wait_until
 
 pytestmark = pytest.mark.jack

@@ -13,53 +13,32 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.cli_box import Box as CliBox
+from tests.live.live_fakes import wait_until
 from tests.reliability.rel_cli import DEMO, NATIVE_NOISE, REPO, assert_complete
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
 
-class Box:
-    """The box as a child process; its stderr is collected by a thread."""
+class Box(CliBox):
+    """``run --input demo.wav --realtime`` writing ``<name>.mid``, ``<name>.json`` and a status socket in ``tmp``."""
 
     def __init__(self, tmp: Path, name: str, *extra: str, duration: float = 30.0) -> None:
         self.mid = tmp / f"{name}.mid"
         self.report = tmp / f"{name}.json"
-        argv = [sys.executable, "-m", "kelly_edge", "run", "--input", str(DEMO), "--realtime", "--midi-out",
-                str(self.mid), "--report", str(self.report), "--duration", str(duration),
-                "--status-socket", str(tmp / f"{name}.sock"), *extra]
-        self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
+        super().__init__(None, report=self.report, duration=duration, args=(
+            "--input", str(DEMO), "--realtime", "--midi-out", str(self.mid),
+            "--status-socket", str(tmp / f"{name}.sock"), *extra))
 
     def wait_listening(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any("live: listening" in line for line in self.lines):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"the box did not start: {self.lines[-10:]}")
-
-    def finish(self, timeout: float = 30.0) -> int:
-        code = self.proc.wait(timeout=timeout)
-        self._reader.join(5.0)
-        return code
+        wait_until(lambda: self.has("live: listening") or self.proc.poll() is not None, timeout)
+        assert self.has("live: listening"), f"the box did not start: {self.lines[-10:]}"
 
     def stderr(self) -> str:
         return "\n".join(line for line in self.lines if not line.startswith(NATIVE_NOISE))
@@ -84,12 +63,12 @@ def test_sigterm_at_random_moments_ends_cleanly(tmp_path: Path) -> None:
         box.wait_listening()
         time.sleep(delay)
         box.proc.send_signal(signal.SIGTERM)
-        _assert_clean_end(box, box.finish())
+        _assert_clean_end(box, box.wait(30.0))
     # one during start-up (imports, model loading): a clean exit, or killed before anything was written
     box = Box(tmp_path, "term_early")
     time.sleep(float(rng.uniform(0.05, 0.6)))
     box.proc.send_signal(signal.SIGTERM)
-    code = box.finish()
+    code = box.wait(30.0)
     if code == -signal.SIGTERM:
         assert not box.mid.exists() and not box.report.exists()
     else:
@@ -124,7 +103,7 @@ def test_a_burst_of_sighups_while_the_config_is_rewritten(tmp_path: Path) -> Non
         time.sleep(float(rng.uniform(0.0, 0.08)))
     config.write_text(VALID[0])
     box.proc.send_signal(signal.SIGHUP)
-    code = box.finish()
+    code = box.wait(30.0)
     _assert_clean_end(box, code)
     err = box.stderr()
     assert "reloaded" in err and "rejected" in err  # both kinds were seen, and the box lived through them
@@ -143,7 +122,7 @@ def test_a_model_file_replaced_by_garbage_before_a_sighup(tmp_path: Path) -> Non
     (models / "melody.tflite").write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     (models / "dynamics.tflite").write_bytes((models / "dynamics.tflite").read_bytes()[:1000])  # truncated
     box.proc.send_signal(signal.SIGHUP)
-    code = box.finish()
+    code = box.wait(30.0)
     _assert_clean_end(box, code)
     report = json.loads(box.report.read_text())
     assert report["models"]["melody"] == "fallback" and report["models"]["dynamics"] == "fallback"

@@ -1,6 +1,7 @@
 """Fakes that behave like the devices: an audio capture that plays a recording into the ring from
 its own thread at real-time pace (as a callback would), and a MIDI output that records what it
-was sent and when, and can be unplugged and plugged back."""
+was sent and when, and can be unplugged and plugged back; and :class:`LoopRig`, the live loop
+wired to them."""
 
 from __future__ import annotations
 
@@ -13,8 +14,15 @@ import numpy as np
 
 from kelly_edge.audio.ring import FrameRing
 from kelly_edge.audio.wav import WavReader
+from kelly_edge.config.loader import default_config
+from kelly_edge.engine.engine import Engine
 from kelly_edge.errors import DeviceError
+from kelly_edge.live.loop import LiveLoop, NoteGate
+from kelly_edge.live.timemap import TimeMap
 from kelly_edge.midi import messages as mm
+from kelly_edge.midi.clock_out import ClockOut
+from kelly_edge.midi.rtmidi_sink import ScheduledSink
+from kelly_edge.tempo.source import ConfigTempo
 
 DEMO = Path(__file__).resolve().parents[2] / "kelly_edge" / "data" / "demo.wav"
 
@@ -156,3 +164,61 @@ def wait_until(cond: Callable[[], object], timeout: float, step: float = 0.02) -
             return True
         time.sleep(step)
     return bool(cond())
+
+
+class LoopRig:
+    """A LiveLoop wired to fakes, as ``live_main`` wires the real devices: the demo (``seconds`` of
+    it, at ``SR``) played into the ring by a :class:`FakeCapture` that vanishes after
+    ``vanish_after_s``, and a :class:`FakeOutput` behind a ScheduledSink (watchdog every
+    ``sink_retry_s``). After a loss the input refuses ``refuse_reopens`` reopens. ``clock_out``:
+    MIDI clock out from the start; ``trace``: the sink keeps every message's due and sent times."""
+
+    SR = 48000
+
+    def __init__(self, *, seconds: float, vanish_after_s: float | None = None, refuse_reopens: int = 2,
+                 clock_out: bool = False, trace: bool = False, sink_retry_s: float = 1.5) -> None:
+        self.config = default_config()
+        self.samples = demo_samples(self.SR, seconds)
+        self.ring = FrameRing(2 * self.SR)
+        self.output = FakeOutput()
+        self.time_map = TimeMap(time.monotonic())
+        self.sink = ScheduledSink(self.output, to_wall=self.time_map.to_wall, latency_s=0.005, channels=(0, 1, 2),
+                                  retry_s=sink_retry_s, trace=trace)
+        self.gate = NoteGate(self.sink)
+        self.engine = Engine(self.config, self.gate, sample_rate=self.SR)
+        self.captures: list[FakeCapture] = []
+        self.refuse = refuse_reopens
+        first = self._capture(vanish_after_s=vanish_after_s)
+        self.clock = ClockOut(self.sink, self.engine.grid) if clock_out else None
+        self.loop = LiveLoop(
+            self.engine, self.sink, ring=self.ring, capture=first, open_capture=self.reopen, tempo=ConfigTempo(),
+            time_map=self.time_map, clock_out=self.clock, gate=self.gate, retry_s=0.2, stall_s=0.15,
+            status_every_s=0.5,
+        )
+        self.time_map.offset = time.monotonic()
+        if self.clock is not None:
+            self.clock.start(0.0)
+        self.sink.start()
+
+    def _capture(self, **kw: object) -> FakeCapture:
+        cap = FakeCapture(self.ring, self.samples, sample_rate=self.SR, **kw)  # type: ignore[arg-type]
+        self.captures.append(cap)
+        return cap
+
+    def reopen(self, ring: FrameRing) -> FakeCapture:
+        if self.refuse > 0:  # still unplugged for the first retries
+            self.refuse -= 1
+            raise DeviceError("no audio input matches audio.device 'fake'")
+        return self._capture()
+
+    def run(self, seconds: float) -> int:
+        """Run the loop on this thread for ``seconds``; its exit code."""
+        return self.loop.run(threading.Event(), duration_s=seconds)
+
+    def start(self) -> tuple[threading.Event, threading.Thread, list[int]]:
+        """Run the loop on a thread until the returned event is set; its exit code lands in the list."""
+        stop = threading.Event()
+        codes: list[int] = []
+        runner = threading.Thread(target=lambda: codes.append(self.loop.run(stop)))
+        runner.start()
+        return stop, runner, codes

@@ -11,65 +11,14 @@ import time
 import numpy as np
 import pytest
 
-from kelly_edge.audio.ring import FrameRing
-from kelly_edge.config.loader import default_config
-from kelly_edge.engine.engine import Engine
-from kelly_edge.errors import DeviceError
-from kelly_edge.live.loop import CLOSE_TIMEOUT_S, LiveLoop, NoteGate
-from kelly_edge.live.timemap import TimeMap
+from kelly_edge.live.loop import CLOSE_TIMEOUT_S
 from kelly_edge.midi import messages as mm
-from kelly_edge.midi.clock_out import CLOCK, START, STOP, ClockOut
-from kelly_edge.midi.rtmidi_sink import ScheduledSink
-from kelly_edge.tempo.source import ConfigTempo
-from tests.live.live_fakes import FakeCapture, FakeOutput, demo_samples, synth_state
-
-SR = 48000
-
-
-class Rig:
-    """A LiveLoop wired to fakes, as ``live_main`` wires the real devices."""
-
-    def __init__(self, *, seconds: float, vanish_after_s: float | None = None, clock_out: bool = True) -> None:
-        self.config = default_config()
-        self.samples = demo_samples(SR, seconds)
-        self.ring = FrameRing(2 * SR)
-        self.output = FakeOutput()
-        self.time_map = TimeMap(time.monotonic())
-        self.sink = ScheduledSink(self.output, to_wall=self.time_map.to_wall, latency_s=0.005, channels=(0, 1, 2),
-                                  trace=True)
-        self.gate = NoteGate(self.sink)
-        self.engine = Engine(self.config, self.gate, sample_rate=SR)
-        self.captures: list[FakeCapture] = []
-        first = self._capture(self.ring, vanish_after_s=vanish_after_s)
-        self.opens_refused = 0
-        self.clock = ClockOut(self.sink, self.engine.grid) if clock_out else None
-        self.loop = LiveLoop(
-            self.engine, self.sink, ring=self.ring, capture=first, open_capture=self.reopen, tempo=ConfigTempo(),
-            time_map=self.time_map, clock_out=self.clock, gate=self.gate, retry_s=0.2, stall_s=0.15,
-            status_every_s=0.5,
-        )
-        self.time_map.offset = time.monotonic()
-        if self.clock is not None:
-            self.clock.start(0.0)
-        self.sink.start()
-
-    def _capture(self, ring: FrameRing, **kw: object) -> FakeCapture:
-        cap = FakeCapture(ring, self.samples, sample_rate=SR, **kw)  # type: ignore[arg-type]
-        self.captures.append(cap)
-        return cap
-
-    def reopen(self, ring: FrameRing) -> FakeCapture:
-        if self.opens_refused < 2:  # the device is still unplugged for the first retries
-            self.opens_refused += 1
-            raise DeviceError("no audio input matches audio.device 'fake'")
-        return self._capture(ring)
-
-    def run(self, seconds: float) -> int:
-        return self.loop.run(threading.Event(), duration_s=seconds)
+from kelly_edge.midi.clock_out import CLOCK, START, STOP
+from tests.live.live_fakes import LoopRig, synth_state
 
 
 def test_a_live_run_plays_notes_and_ends_with_everything_off() -> None:
-    rig = Rig(seconds=3.0)
+    rig = LoopRig(seconds=3.0, clock_out=True, trace=True)
     code = rig.run(3.0)
     assert code == 0 and rig.loop.error is None
     msgs = rig.output.messages()
@@ -93,7 +42,7 @@ def test_a_live_run_plays_notes_and_ends_with_everything_off() -> None:
 
 
 def test_events_leave_at_their_scheduled_time_not_when_a_hop_finishes() -> None:
-    rig = Rig(seconds=2.0)
+    rig = LoopRig(seconds=2.0, clock_out=True, trace=True)
     rig.run(2.0)
     trace = rig.sink.trace
     assert trace
@@ -108,7 +57,7 @@ def test_events_leave_at_their_scheduled_time_not_when_a_hop_finishes() -> None:
 
 def test_audio_lost_and_found_keeps_the_timeline_and_logs_one_line_each(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="kelly_edge.live.loop")
-    rig = Rig(seconds=4.0, vanish_after_s=1.0)
+    rig = LoopRig(seconds=4.0, vanish_after_s=1.0, clock_out=True, trace=True)
     rig.run(3.0)
     stats = rig.loop.stats
     assert stats.audio_losses == 1
@@ -124,14 +73,14 @@ def test_audio_lost_and_found_keeps_the_timeline_and_logs_one_line_each(caplog: 
 
 
 def test_a_stopped_midi_clock_mutes_new_notes() -> None:
-    rig = Rig(seconds=2.0, clock_out=False)
+    rig = LoopRig(seconds=2.0, trace=True)
     rig.gate.stopped = True
     rig.run(1.5)
     assert not any(mm.is_note_on(m) for m in rig.output.messages())
 
 
 def test_panic_and_voice_switches_from_another_thread() -> None:
-    rig = Rig(seconds=3.0, clock_out=False)
+    rig = LoopRig(seconds=3.0, trace=True)
     stop = threading.Event()
     runner = threading.Thread(target=lambda: rig.loop.run(stop))
     runner.start()
@@ -151,7 +100,7 @@ def test_panic_and_voice_switches_from_another_thread() -> None:
 
 def test_a_capture_that_never_closes_does_not_hang_the_shutdown(caplog: pytest.LogCaptureFixture) -> None:
     """PortAudio's stop/terminate on JACK has hung once in many runs: the box must still stop."""
-    rig = Rig(seconds=2.0, clock_out=False)
+    rig = LoopRig(seconds=2.0, trace=True)
     stuck = threading.Event()
     real_close = rig.captures[0].close
 

@@ -14,30 +14,23 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kelly_edge.audio.ring import FrameRing
 from kelly_edge.config.loader import default_config
 from kelly_edge.control.box import EngineControls
 from kelly_edge.engine.engine import Engine
 from kelly_edge.engine.scheduler import Scheduler
-from kelly_edge.errors import DeviceError
-from kelly_edge.live.loop import LiveLoop, NoteGate
-from kelly_edge.live.timemap import TimeMap
 from kelly_edge.midi import messages as mm
-from kelly_edge.midi.rtmidi_sink import ScheduledSink
 from kelly_edge.midi.sinks import RecordingSink
 from kelly_edge.models import spec
 from kelly_edge.models.fallbacks import make_fallback
 from kelly_edge.models.reload import ModelReloader, swap_in
 from kelly_edge.models.runner import LoadedModel, load_all
-from kelly_edge.tempo.source import ConfigTempo
-from tests.live.live_fakes import FakeCapture, FakeOutput, demo_samples, synth_state, wait_until
+from tests.live.live_fakes import LoopRig, demo_samples, synth_state, wait_until
 from tests.reliability.rel_cli import REPO
 from tests.reliability.rel_harness import StreamCheck, check_stream, feed
 
@@ -123,50 +116,8 @@ def test_a_model_that_is_only_slow_once_keeps_its_place() -> None:
 
 
 # --- the live loop with fake devices -----------------------------------------------------------
-class Rig:
-    """A LiveLoop wired to fakes, as ``live_main`` wires the real devices."""
-
-    def __init__(self, *, seconds: float, vanish_after_s: float | None = None, refuse_reopens: int = 2) -> None:
-        self.config = default_config()
-        self.samples = demo_samples(SR, seconds)
-        self.ring = FrameRing(2 * SR)
-        self.output = FakeOutput()
-        self.time_map = TimeMap(time.monotonic())
-        self.sink = ScheduledSink(self.output, to_wall=self.time_map.to_wall, latency_s=0.005, channels=(0, 1, 2),
-                                  retry_s=0.1)
-        self.gate = NoteGate(self.sink)
-        self.engine = Engine(self.config, self.gate, sample_rate=SR)
-        self.captures: list[FakeCapture] = []
-        self.refuse = refuse_reopens
-        first = self._capture(vanish_after_s=vanish_after_s)
-        self.loop = LiveLoop(
-            self.engine, self.sink, ring=self.ring, capture=first, open_capture=self.reopen, tempo=ConfigTempo(),
-            time_map=self.time_map, gate=self.gate, retry_s=0.2, stall_s=0.15, status_every_s=0.5,
-        )
-        self.time_map.offset = time.monotonic()
-        self.sink.start()
-
-    def _capture(self, **kw: object) -> FakeCapture:
-        cap = FakeCapture(self.ring, self.samples, sample_rate=SR, **kw)  # type: ignore[arg-type]
-        self.captures.append(cap)
-        return cap
-
-    def reopen(self, ring: FrameRing) -> FakeCapture:
-        if self.refuse > 0:  # still unplugged for the first retries
-            self.refuse -= 1
-            raise DeviceError("no audio input matches audio.device 'fake'")
-        return self._capture()
-
-    def start(self) -> tuple[threading.Event, threading.Thread, list[int]]:
-        stop = threading.Event()
-        codes: list[int] = []
-        runner = threading.Thread(target=lambda: codes.append(self.loop.run(stop)))
-        runner.start()
-        return stop, runner, codes
-
-
 def test_the_midi_port_vanishing_and_returning_leaves_nothing_sounding() -> None:
-    rig = Rig(seconds=6.0)
+    rig = LoopRig(seconds=6.0, sink_retry_s=0.1)
     stop, runner, codes = rig.start()
     try:
         assert wait_until(lambda: any(mm.is_note_on(m) for m in rig.output.messages()), 4.0)
@@ -193,7 +144,7 @@ def test_the_midi_port_vanishing_and_returning_leaves_nothing_sounding() -> None
 
 
 def test_the_audio_device_vanishing_silences_and_the_loop_lives_on() -> None:
-    rig = Rig(seconds=5.0, vanish_after_s=1.5, refuse_reopens=4)
+    rig = LoopRig(seconds=5.0, vanish_after_s=1.5, refuse_reopens=4, sink_retry_s=0.1)
     stop, runner, codes = rig.start()
     try:
         assert wait_until(lambda: rig.loop.stats.audio_losses == 1, 4.0)

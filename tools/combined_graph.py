@@ -13,9 +13,10 @@ runs, so the trial measures, on this machine and in one run:
   against one combined invoke per 16th step, which is what the generator would need.
 
 The nets are built with the training code's builders (same layers and heads) and converted to
-full INT8 the way the shipped ones are; weights are untrained (an INT8 fully connected graph costs
-the same whatever the values). The combined graph is the five :func:`tools.train.nets.build`
-models side by side, so its outputs equal theirs to INT8 rounding (``output_max_abs_diff``). Needs the
+full INT8 by the shipped ones' converter (:func:`tools.train.convert.keras_to_int8`); weights are
+untrained (an INT8 fully connected graph costs the same whatever the values). The combined graph
+is the five :func:`tools.train.nets.build` models side by side, so its outputs equal theirs to
+INT8 rounding (``output_max_abs_diff``). Needs the
 ``train`` extra (TensorFlow); ``ai_edge_litert`` runs both. Results are printed and, with
 ``--json``, written atomically.
 """
@@ -34,6 +35,7 @@ import numpy as np
 
 from kelly_edge.fileio import write_atomic
 from kelly_edge.models import spec
+from tools.train.convert import keras_to_int8
 
 N_REPRESENTATIVE = 200
 DEFAULT_RATES = {"emotion": 16, "melody": 16, "harmony": 4, "dynamics": 4, "groove": 1}  # runs per bar
@@ -53,18 +55,6 @@ def build_models(seed: int = 0) -> tuple[dict[str, Any], Any]:
     return singles, combined
 
 
-def _convert(model: Any, representative: Callable[[], Any]) -> bytes:
-    import tensorflow as tf
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
-
-
 def convert_all(singles: dict[str, Any], combined: Any, *, seed: int = 0) -> tuple[dict[str, bytes], bytes]:
     """Full-INT8 flatbuffers of each net and of the combined graph (standard-normal calibration rows:
     the runtime standardises every input)."""
@@ -81,7 +71,7 @@ def convert_all(singles: dict[str, Any], combined: Any, *, seed: int = 0) -> tup
         for i in range(N_REPRESENTATIVE):
             yield {f"in_{name}": rows[name][i][None] for name in singles}
 
-    return {name: _convert(m, one(name)) for name, m in singles.items()}, _convert(combined, all_inputs)
+    return {name: keras_to_int8(m, one(name)) for name, m in singles.items()}, keras_to_int8(combined, all_inputs)
 
 
 def interpreter(data: bytes) -> Any:

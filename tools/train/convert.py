@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -23,10 +23,23 @@ log = logging.getLogger(__name__)
 N_REPRESENTATIVE = 1000
 
 
-def to_int8(t: Trained, x_train_raw: np.ndarray, *, seed: int, n_rep: int = N_REPRESENTATIVE) -> bytes:
-    """TFLite flatbuffer with int8 input, int8 output and int8 weights/activations (builtins only)."""
+def keras_to_int8(model: Any, representative: Callable[[], Any]) -> bytes:
+    """A Keras model as a full-integer TFLite flatbuffer: int8 input, output, weights and
+    activations, builtin ops only, calibrated on ``representative()`` (a generator of input lists,
+    or of dicts keyed by input name for a model with several inputs)."""
     import tensorflow as tf
 
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def to_int8(t: Trained, x_train_raw: np.ndarray, *, seed: int, n_rep: int = N_REPRESENTATIVE) -> bytes:
+    """One trained net as INT8 (:func:`keras_to_int8`), calibrated on its standardised training rows."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(x_train_raw), size=min(n_rep, len(x_train_raw)), replace=False)
     rep = standardise(x_train_raw[np.sort(pick)], t.input_mean, t.input_std)
@@ -35,13 +48,7 @@ def to_int8(t: Trained, x_train_raw: np.ndarray, *, seed: int, n_rep: int = N_RE
         for row in rep:
             yield [row[None].astype(np.float32)]
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(t.model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    data = conv.convert()
+    data = keras_to_int8(t.model, representative)
     check_model_bytes(data, t.name)
     return data
 

@@ -239,7 +239,7 @@ class Engine:
         k = self._next_step
         if len(self._due_at[k % spec.N_STEPS]) > SPREAD_ABOVE:
             grid = self.grid
-            hop_s = self.hop_length / self.sample_rate
+            hop_s = self.ctx.hop_s
             hops_left = (grid.time_of(k) - grid.step_s - t) / hop_s  # > 0: not planned this hop
             window = min(PRERUN_HOPS, int(grid.step_s / hop_s) - 1)  # all after the previous step's planning
             if 0.0 < hops_left <= window:

@@ -38,17 +38,7 @@ def build_report(engine: Engine, *, source: dict[str, Any], wall_s: float) -> di
         "voices": {name: getattr(engine.config.generator, name).channel for name in ("melody", "chord", "bass")},
         "silent_s": round(stats.silent_hops * engine.hop_length / engine.sample_rate, 3),
         "models": engine.model_status(),
-        "model_detail": {
-            name: {
-                "status": loaded.status,
-                "why": loaded.reason,
-                "runs": sched.slots[name].runs,
-                "deferrals": sched.slots[name].deferrals,
-                "failures": sched.slots[name].failures,
-                "enabled": sched.slots[name].enabled,
-            }
-            for name, loaded in engine.models.items()
-        },
+        "model_detail": {name: info.as_dict() for name, info in engine.model_states.snapshot().items()},
         "emotion": [
             {"t": e.t, "valence": e.valence, "arousal": e.arousal, "label": e.label} for e in stats.emotion
         ],

@@ -104,11 +104,6 @@ class JackCapture:
     def _xrun(self, delayed_usecs: float) -> None:
         self.overflows += 1
 
-    @property
-    def port_names(self) -> list[str]:
-        """Our input ports' full names (``client:in_1``...), for other clients to connect to."""
-        return [p.name for p in self._ports]
-
     def start(self) -> None:
         self._client.activate()
         self._started = True

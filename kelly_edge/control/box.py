@@ -1,25 +1,9 @@
 """The real :class:`~kelly_edge.control.actions.BoxControls`: footswitch actions applied to the Engine.
 
-What "switching a model off" means (the choice, per model):
-
-- ``melody``: the melody voice is muted: its sounding notes are released at once and its queued
-  notes dropped (``Generator.set_voice_enabled``); the melody model stops running. Switched on,
-  the voice resumes on the next beat.
-- ``harmony``: the chord and bass voices are muted the same way. The harmony model keeps running,
-  so a melody that is still on keeps following the chords.
-- ``emotion``: the emotion model's output is replaced by a neutral emotion (valence, arousal,
-  dominance, intensity 0, families even), so the music glides (over the engine's 1 s smoothing)
-  to neutral and only the configured intent steers it.
-- ``dynamics``: a fixed, neutral dynamics output (:data:`NEUTRAL_DYNAMICS`): even velocities, no
-  CC movement.
-- ``groove``: a fixed straight-eighths groove (:data:`NEUTRAL_GROOVE`), no micro-timing.
-
-Switched back on, a model's own implementation (the trained network, or its heuristic fallback
-when it has none) is restored. A voice disabled in the config (``generator.<voice>.enabled:
-false``) stays silent whatever the switches say.
-
-Freezing the emotion holds the emotion model's last output (its scheduler slot is disabled, so
-the smoothed emotion stays where it is) until it is released.
+What "switching a model off" means, per model (and what a config-disabled network, a re-load
+or a failure do instead) is decided in one place, :mod:`kelly_edge.engine.model_state`: here a
+switch, a preset or a restored state only calls ``engine.model_states.switch``. Freezing the
+emotion holds the emotion model's last output (``model_states.hold``) until it is released.
 
 Everything here runs on the thread that calls ``engine.process_hop`` (between hops): the engine
 is not thread-safe.
@@ -31,62 +15,16 @@ import logging
 import time
 from typing import Any, Callable
 
-import numpy as np
-
 from kelly_edge.config.schema import Config, emotion_cycle, with_preset
 from kelly_edge.control.leds import BLINK, OFF, ON
 from kelly_edge.emotion import thesaurus
 from kelly_edge.models import spec
-from kelly_edge.models.spec import Emo
 from kelly_edge.service.state import ControlState
 from kelly_edge.tempo.tap import TapTempo
 
 log = logging.getLogger(__name__)
 
 DEFERRAL_BLINK_S = 1.0  # a model LED blinks this long after the model was last deferred
-
-
-def _neutral_dynamics() -> np.ndarray:
-    out = np.zeros(spec.DYNAMICS.n_out, dtype=np.float32)
-    values = {"velocity": 0.6, "velocity_spread": 0.1, "accent": 0.3, "length": 0.8, "cc1": 0.0, "cc11": 0.8,
-              "cc74": 0.5, "cc64": 0.0, "voice_balance": 2.0 / 3.0, "humanize": 0.2}
-    for part, value in values.items():
-        out[spec.DYNAMICS.output_slice(part)] = value
-    return out
-
-
-def _neutral_groove() -> np.ndarray:
-    out = np.zeros(spec.GROOVE.n_out, dtype=np.float32)
-    hits = out[spec.GROOVE.output_slice("hit_prob")]
-    hits[0::2] = 0.9  # every eighth note
-    hits[1::2] = 0.05
-    return out
-
-
-def _neutral_emotion() -> np.ndarray:
-    out = np.zeros(spec.EMOTION.n_out, dtype=np.float32)
-    out[Emo.FAMILIES] = 1.0 / len(spec.EMOTION_FAMILIES)
-    return out
-
-
-NEUTRAL_DYNAMICS = _neutral_dynamics()
-"""Dynamics with the model off, (16,) float32: velocity ~77, little spread, no CC movement, full voice balance."""
-NEUTRAL_GROOVE = _neutral_groove()
-"""Groove with the model off, (32,) float32: straight eighths, no micro-timing."""
-NEUTRAL_EMOTION = _neutral_emotion()
-"""Emotion with the model off, (64,) float32: VADI 0, families even."""
-_NEUTRAL = {"emotion": NEUTRAL_EMOTION, "dynamics": NEUTRAL_DYNAMICS, "groove": NEUTRAL_GROOVE}
-_VOICES = {"melody": ("melody",), "harmony": ("chord", "bass")}
-
-
-def _constant(value: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    frozen = value.copy()
-    frozen.setflags(write=False)
-
-    def neutral(x: np.ndarray) -> np.ndarray:
-        return frozen
-
-    return neutral
 
 
 class EngineControls:
@@ -113,10 +51,10 @@ class EngineControls:
         self.tapper = TapTempo()
         self.frozen = False
         self.state = ControlState(active={name: True for name in spec.MODEL_NAMES}, intent=config.emotion.intent)
-        self._neutral = {name: _constant(value) for name, value in _NEUTRAL.items()}
         self._deferrals = {name: 0 for name in spec.MODEL_NAMES}
         self._deferred_at = {name: -float("inf") for name in spec.MODEL_NAMES}
         self._leds = {name: OFF for name in spec.MODEL_NAMES}
+        engine.model_states.allow_voices(config.generator)
         for name in spec.MODEL_NAMES:
             self._set_active(name, getattr(config.active, name))
 
@@ -164,7 +102,7 @@ class EngineControls:
 
     def freeze_emotion(self) -> None:
         self.frozen = not self.frozen
-        self.engine.scheduler.set_enabled("emotion", not self.frozen)
+        self.engine.model_states.hold("emotion", self.frozen)
         log.info("emotion %s", "frozen" if self.frozen else "follows the playing again")
 
     # --- presets, state, config ---------------------------------------------------------------
@@ -178,6 +116,7 @@ class EngineControls:
         effective = self._effective()
         self.state.bpm = None
         self.tapper = TapTempo()
+        self.engine.model_states.allow_voices(effective.generator)
         self.engine.set_tempo(effective.tempo.bpm)
         self._set_intent(effective.emotion.intent, effective.emotion.intent_amount)
         for model in spec.MODEL_NAMES:
@@ -230,8 +169,7 @@ class EngineControls:
             if getattr(effective.active, model) != getattr(old_effective.active, model):
                 self._set_active(model, getattr(effective.active, model))
         if effective.generator != old_effective.generator:
-            for model in _VOICES:
-                self._set_active(model, self.state.active[model])
+            self.engine.model_states.allow_voices(effective.generator)
         self.engine.scheduler.budget_s = new.scheduler.budget_ms / 1000.0
         self._changed()
 
@@ -241,17 +179,8 @@ class EngineControls:
 
     # --- the engine side ------------------------------------------------------------------------
     def _set_active(self, name: str, on: bool) -> None:
-        self.state.active[name] = on
-        engine = self.engine
-        if name in _VOICES:
-            voices = self._effective().generator
-            now = engine.time_s
-            for voice in _VOICES[name]:
-                engine.generator.set_voice_enabled(voice, on and getattr(voices, voice).enabled, now)
-            if name == "melody":
-                engine.scheduler.set_enabled("melody", on)
-        else:
-            engine.scheduler.replace(name, engine.models[name].call if on else self._neutral[name])
+        self.engine.model_states.switch(name, on)
+        self.state.active[name] = self.engine.model_states.is_on(name)  # what is saved is what is in force
 
     def _set_intent(self, name: str | None, amount: float | None = None) -> None:
         """Lean the music toward emotion ``name`` (None: follow the playing only)."""
@@ -268,16 +197,15 @@ class EngineControls:
         """
         if now is None:
             now = self.clock()
-        engine = self.engine
-        slots = engine.scheduler.slots
+        states = self.engine.model_states
         for name in spec.MODEL_NAMES:
-            deferrals = slots[name].deferrals
-            if deferrals != self._deferrals[name]:
-                self._deferrals[name] = deferrals
+            info = states.info(name)
+            if info.deferrals != self._deferrals[name]:
+                self._deferrals[name] = info.deferrals
                 self._deferred_at[name] = now
-            if not self.state.active[name]:
+            if not info.on:
                 mode = OFF
-            elif engine.models[name].status != "trained" or now - self._deferred_at[name] < DEFERRAL_BLINK_S:
+            elif info.status != "trained" or now - self._deferred_at[name] < DEFERRAL_BLINK_S:
                 mode = BLINK
             else:
                 mode = ON

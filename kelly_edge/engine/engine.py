@@ -31,6 +31,7 @@ import numpy as np
 from kelly_edge.config.schema import models_dir
 from kelly_edge.emotion import thesaurus
 from kelly_edge.engine.clock import TempoGrid
+from kelly_edge.engine.model_state import ModelStates
 from kelly_edge.engine.scheduler import Scheduler
 from kelly_edge.engine.timing import HopTimes
 from kelly_edge.features import encode
@@ -95,16 +96,12 @@ class Engine:
         self.sink = sink
         self.generator = Generator(config.generator, sink)
         self.scheduler = Scheduler(budget_s=config.scheduler.budget_ms / 1000.0, clock=clock)
-        self.scheduler.on_failure(self._model_failed)
-        self.models = dict(models) if models is not None else load_all(models_dir(config))
-        for name, loaded in list(self.models.items()):
-            if not config.models.get(name).enabled:  # switched off: its heuristic takes the role
-                self.models[name] = LoadedModel(loaded.spec, make_fallback(name), "fallback", "disabled in the config")
-        self._inputs: dict[str, np.ndarray] = {}
-        for s in spec.MODELS:
-            self._inputs[s.name] = np.zeros(s.n_in, dtype=np.float32)
-            neutral = make_fallback(s.name)(self._neutral_input(s))
-            self.scheduler.add(s.name, self.models[s.name].call, s.n_out, initial=neutral)
+        self._inputs = {s.name: np.zeros(s.n_in, dtype=np.float32) for s in spec.MODELS}
+        self.model_states = ModelStates(  # the one owner of each model's source and on/off switch
+            config, self.scheduler, self.generator, models if models is not None else load_all(models_dir(config)),
+            initial={s.name: make_fallback(s.name)(self._neutral_input(s)) for s in spec.MODELS},
+            audio_time=lambda: self.time_s,
+        )
         self._rates = {s.name: config.models.get(s.name).rate for s in spec.MODELS}
         self._priority = [s.name for s in sorted(spec.MODELS, key=lambda m: m.priority)]
         self._hop_rate = [name for name in self._priority if self._rates[name] == "hop"]
@@ -125,7 +122,6 @@ class Engine:
         self._heard = False
         self._next_step = 0
         self._next_report_t = 0.0
-        self._failed: set[str] = set()
         self.stats = RunStats()
         self.closed = False
 
@@ -145,18 +141,13 @@ class Engine:
             return encode.encode_dynamics(x, vadi=np.zeros(4, np.float32), descriptors=silent_desc, accents=np.zeros(16, np.float32))
         return x
 
-    def _model_failed(self, name: str, err: BaseException) -> None:
-        """A trained model raised: log once, continue on its fallback (the box keeps playing)."""
-        if name not in self._failed:
-            self._failed.add(name)
-            log.error("%s model failed (%s); switching to its heuristic fallback", name, err)
-        fallback = make_fallback(name)
-        self.scheduler.replace(name, fallback)
-        loaded = self.models[name]
-        self.models[name] = LoadedModel(loaded.spec, fallback, "fallback", f"failed at run time: {err}")
+    @property
+    def models(self) -> Mapping[str, LoadedModel]:
+        """Each model as it is now, read-only (:attr:`model_states` changes them)."""
+        return self.model_states.models
 
     def model_status(self) -> dict[str, str]:
-        return {name: m.status for name, m in self.models.items()}
+        return self.model_states.statuses()
 
     def _run_emotion(self) -> None:
         ctx = self.ctx

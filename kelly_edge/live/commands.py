@@ -232,7 +232,7 @@ def _attach_controls(
 
         watcher.on_reload = reloaded
         watcher.on_reject = rejected
-        watcher.on_request = _model_reload_hook(loop, config, panel)
+        watcher.on_request = _model_reload_hook(loop, config)
         watcher.start()
         extras.closers.append(watcher.stop)
     try:
@@ -257,7 +257,7 @@ def _attach_controls(
     return extras
 
 
-def _model_reload_hook(loop: LiveLoop, config: Any, panel: Any) -> Callable[[], None]:
+def _model_reload_hook(loop: LiveLoop, config: Any) -> Callable[[], None]:
     """On SIGHUP (on the watcher's thread): re-load the model files that changed since start-up or
     the last SIGHUP, and swap them in on the processing thread; a bad file gives that model's fallback."""
     from kelly_edge.config.schema import models_dir
@@ -269,8 +269,7 @@ def _model_reload_hook(loop: LiveLoop, config: Any, panel: Any) -> Callable[[], 
     def reload_models() -> None:
         loaded = reloader.changed()
         if loaded:
-            active = panel.controls.state.active if panel is not None else None
-            loop.request(lambda: swap_in(loop.engine, loaded, active))
+            loop.request(lambda: swap_in(loop.engine, loaded))
 
     return reload_models
 

@@ -7,7 +7,7 @@ Threads and who owns what:
   ``Engine.process_hop``, polls the tempo source, advances the generator and the MIDI clock a
   short *look-ahead* past the audio just heard (so the sink receives events before they are due),
   and keeps the audio->wall :class:`TimeMap` from the ring's stamps. Requests from other threads
-  (panic, voice/model switches) reach it through a deque and run between hops;
+  (panic, a config or model re-load) reach it through a deque and run between hops;
 * the **MIDI sender** (inside :class:`~kelly_edge.midi.rtmidi_sink.ScheduledSink`) emits each
   event at its wall time; its watchdog handles the MIDI port going and coming;
 * the **supervisor** (the thread that calls :meth:`LiveLoop.run`, the main thread in the CLI)
@@ -167,22 +167,6 @@ class LiveLoop:
     def _panic_engine(self) -> None:
         self.engine.panic()
         self.sink.panic()
-
-    def set_voice_enabled(self, voice: str, enabled: bool) -> None:
-        """Switch a generator voice (melody, chord, bass); switching one off is a panic."""
-        def action() -> None:
-            self.engine.generator.set_voice_enabled(voice, enabled, self.engine.time_s)
-            if not enabled:
-                self._panic_engine()
-        self.request(action)
-
-    def set_model_enabled(self, name: str, enabled: bool) -> None:
-        """Switch a model's network on or off (off: its fallback runs); switching off is a panic."""
-        def action() -> None:
-            self.engine.scheduler.set_enabled(name, enabled)
-            if not enabled:
-                self._panic_engine()
-        self.request(action)
 
     # --- the processing thread -----------------------------------------------------------------
     def _adopt(self, capture: AudioCapture) -> None:

@@ -75,14 +75,11 @@ class ModelReloader:
         return loaded
 
 
-def swap_in(engine: Any, loaded: dict[str, LoadedModel], active: dict[str, bool] | None = None) -> None:
+def swap_in(engine: Any, loaded: dict[str, LoadedModel]) -> None:
     """Install re-loaded models in ``engine`` (on the thread that owns it, between hops).
 
-    ``active``: the footswitch state (:attr:`EngineControls.state.active`); a model switched off
-    keeps its neutral stand-in in the scheduler and gets the new model when switched back on.
+    A model switched off keeps its stand-in and gets the new one when switched back on
+    (:meth:`kelly_edge.engine.model_state.ModelStates.install`).
     """
     for name, model in loaded.items():
-        engine.models[name] = model
-        engine._failed.discard(name)  # a fresh model's failure is logged again
-        if active is None or active.get(name, True) or name in ("melody", "harmony"):
-            engine.scheduler.replace(name, model.call)
+        engine.model_states.install(name, model)

@@ -15,9 +15,14 @@ Layout (``SCHEMA_VERSION`` 1; every number a plain float/int, times in seconds, 
     chord     "Am" | "N.C."
     input     {level_db, silent, silent_for_s}
     tempo     {bpm, source, detected_bpm}
-    models    {name: {enabled, status, why, confidence, top, runs, deferrals, failures}}
+    models    {name: {enabled, held, status, why, confidence, top, runs, deferrals, failures}}
     timing    {hops, deadline_misses, budget_ms, window_hops, hop_ms {p50, p99, p999, max}}
     audio, midi, last_error   from the live loop's extras (None when not given)
+
+A model's ``enabled`` is its switch (footswitch, ``active.<name>``, preset): False while its part is
+muted or neutral; ``status``/``why`` say what plays it when on ("fallback", "disabled in the
+config" for ``models.<name>.enabled: false``); ``held``: frozen on its last output. All of it is
+:meth:`kelly_edge.engine.model_state.ModelStates.snapshot`, the same the run report reads.
 
 A model's ``confidence`` (0..1, None when the output has no such notion) says how decided its last
 output was: the top probability of a softmax (harmony: chord, melody: note), the top family
@@ -163,24 +168,14 @@ def build_snapshot(engine: Any, extras: Mapping[str, Any] | None = None, *, now:
     vadi = engine.emotion_vadi
     v, a = float(vadi[0]), float(vadi[1])
     node = thesaurus.nearest(v, a)
+    states = engine.model_states
     models: dict[str, Any] = {}
-    for name, loaded in engine.models.items():
-        slot = sched.slots.get(name)
-        conf, top = model_confidence(name, slot.output) if slot is not None else (None, "")
-        try:
-            cfg_enabled = bool(cfg.models.get(name).enabled)
-        except (AttributeError, KeyError):
-            cfg_enabled = True
-        models[name] = {
-            "enabled": cfg_enabled and (slot.enabled if slot is not None else True),
-            "status": loaded.status,
-            "why": loaded.reason,
-            "confidence": None if conf is None else _finite(conf, 3),
-            "top": top,
-            "runs": slot.runs if slot is not None else 0,
-            "deferrals": slot.deferrals if slot is not None else 0,
-            "failures": slot.failures if slot is not None else 0,
-        }
+    for name, info in states.snapshot().items():
+        conf, top = model_confidence(name, states.output(name))
+        entry = info.as_dict()
+        entry["confidence"] = None if conf is None else _finite(conf, 3)
+        entry["top"] = top
+        models[name] = entry
     chord = getattr(engine.generator, "current_chord", spec.NO_CHORD)
     window = recent_hop_times(engine)
     intent = getattr(cfg.emotion, "intent", None)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from kelly_edge.config.loader import parse_config
-from kelly_edge.control.box import NEUTRAL_DYNAMICS, NEUTRAL_GROOVE, EngineControls
+from kelly_edge.control.box import EngineControls
 from kelly_edge.control.leds import BLINK, OFF, ON
 from kelly_edge.emotion import thesaurus
 from kelly_edge.engine.engine import Engine
+from kelly_edge.engine.model_state import NEUTRAL_DYNAMICS, NEUTRAL_GROOVE
 from kelly_edge.midi.sinks import RecordingSink
 from kelly_edge.models import spec
 from kelly_edge.models.fallbacks import make_fallback
@@ -132,16 +133,16 @@ def test_a_voice_disabled_in_the_config_stays_silent_when_its_model_is_switched_
 def test_groove_and_dynamics_off_play_their_neutral_outputs(box: Box) -> None:
     controls = EngineControls(box.engine, box.config)
     box.play(4.0)
-    groove, dynamics = box.engine.scheduler.output("groove"), box.engine.scheduler.output("dynamics")
+    groove, dynamics = box.engine.model_states.output("groove"), box.engine.model_states.output("dynamics")
     assert not np.allclose(groove, NEUTRAL_GROOVE) and not np.allclose(dynamics, NEUTRAL_DYNAMICS)
     controls.toggle_model("groove")
     controls.toggle_model("dynamics")
     box.play(4.0)  # at least one bar: both run again
-    np.testing.assert_allclose(box.engine.scheduler.output("groove"), NEUTRAL_GROOVE)
-    np.testing.assert_allclose(box.engine.scheduler.output("dynamics"), NEUTRAL_DYNAMICS)
+    np.testing.assert_allclose(box.engine.model_states.output("groove"), NEUTRAL_GROOVE)
+    np.testing.assert_allclose(box.engine.model_states.output("dynamics"), NEUTRAL_DYNAMICS)
     controls.toggle_model("groove")
     box.play(4.0)
-    assert not np.allclose(box.engine.scheduler.output("groove"), NEUTRAL_GROOVE)
+    assert not np.allclose(box.engine.model_states.output("groove"), NEUTRAL_GROOVE)
 
 
 def test_emotion_off_glides_to_neutral_and_freeze_holds_it(box: Box) -> None:
@@ -154,15 +155,15 @@ def test_emotion_off_glides_to_neutral_and_freeze_holds_it(box: Box) -> None:
     assert np.abs(box.engine.emotion_vadi[:2]).max() < 0.05 * heard + 1e-3
     controls.toggle_model("emotion")
     box.play(1.0)
-    slot = box.engine.scheduler.slots["emotion"]
+    states = box.engine.model_states
     controls.freeze_emotion()
-    runs, held = slot.runs, box.engine.emotion_vadi.copy()
+    runs, held = states.info("emotion").runs, box.engine.emotion_vadi.copy()
     box.play(2.0)
-    assert slot.runs == runs
+    assert states.info("emotion").runs == runs and states.info("emotion").held
     np.testing.assert_array_equal(box.engine.emotion_vadi, held)
     controls.freeze_emotion()
     box.play(0.5)
-    assert slot.runs > runs
+    assert states.info("emotion").runs > runs and not states.info("emotion").held
 
 
 def test_tap_tempo_sets_the_engine_tempo(box: Box) -> None:

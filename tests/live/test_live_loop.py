@@ -86,7 +86,7 @@ def test_panic_and_voice_switches_from_another_thread() -> None:
     runner.start()
     try:
         time.sleep(1.0)
-        rig.loop.set_voice_enabled("melody", False)
+        rig.loop.request(lambda: rig.engine.model_states.switch("melody", False))  # a footswitch's way in
         rig.loop.panic()
         time.sleep(1.0)
     finally:

@@ -191,7 +191,7 @@ def test_a_model_file_replaced_by_garbage_falls_back_at_reload(tmp_path: Path, c
     (folder / "groove.tflite").write_bytes((REPO / "models_tflite" / "groove.tflite").read_bytes())  # same bytes, new file
     loaded = reloader.changed()
     assert set(loaded) == {"melody", "harmony", "groove"}
-    swap_in(engine, loaded, controls.state.active)
+    swap_in(engine, loaded)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len([w for w in warnings if "MelodyTransformer" in w]) == 1
     assert len([w for w in warnings if "HarmonyPredictor" in w]) == 1

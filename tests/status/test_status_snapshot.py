@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from kelly_edge.config.schema import default_config
+from kelly_edge.control.box import EngineControls
+from kelly_edge.control.leds import OFF
 from kelly_edge.emotion import thesaurus
 from kelly_edge.engine.engine import Engine
 from kelly_edge.midi.sinks import RecordingSink
 from kelly_edge.models import spec
+from kelly_edge.report import build_report
 from kelly_edge.status.snapshot import HOP_WINDOW, build_snapshot, model_confidence, recent_hop_times
 from kelly_edge.status.text import render, render_text
 from tests.status.status_harness import read_wav
@@ -42,7 +46,9 @@ def test_snapshot_is_json_and_matches_the_engine(long_engine: Engine) -> None:
     assert snap["emotion"]["valence"] == pytest.approx(v, abs=1e-3)
     assert snap["emotion"]["name"] == thesaurus.nearest(v, a).name
     assert snap["emotion"]["family"] == thesaurus.by_name(snap["emotion"]["name"]).family
-    assert snap["tempo"] == {"bpm": eng.grid.bpm, "source": "tap", "detected_bpm": snap["tempo"]["detected_bpm"]}
+    assert snap["tempo"]["bpm"] == eng.grid.bpm and snap["tempo"]["source"] == "tap"
+    assert 40.0 <= eng.ctx.tempo_bpm <= 240.0  # the onsets of the demo gave a tempo...
+    assert snap["tempo"]["detected_bpm"] == pytest.approx(eng.ctx.tempo_bpm, abs=0.05)  # ...and status shows it
     assert snap["last_error"] == "boom" and snap["audio"]["state"] == "running" and snap["midi"] is None
     timing = snap["timing"]
     assert timing["hops"] == eng.scheduler.hops and timing["deadline_misses"] == eng.scheduler.deadline_misses
@@ -71,20 +77,46 @@ def test_hop_percentiles_cover_the_recent_window_across_chunks(long_engine: Engi
     assert hop["max"] == pytest.approx(window.max(), abs=1e-3)
 
 
-def test_disabled_model_shows_as_off_and_on_its_fallback() -> None:
-    cfg = default_config()
-    import dataclasses
+def _line_of(snap: dict[str, object], name: str) -> str:
+    return next(line for line in render_text(snap).splitlines() if line.strip().startswith(name))
 
+
+def test_a_network_disabled_in_the_config_shows_as_on_its_fallback() -> None:
+    """``models.groove.enabled: false`` is not "off": the groove still plays, by its heuristic."""
+    cfg = default_config()
     models = dataclasses.replace(cfg.models, groove=dataclasses.replace(cfg.models.groove, enabled=False))
     eng = Engine(dataclasses.replace(cfg, models=models), RecordingSink(), sample_rate=22050)
     eng.process_hop(np.zeros(eng.hop_length, dtype=np.float32))
+    groove = build_snapshot(eng)["models"]["groove"]
+    assert groove["enabled"] is True and groove["status"] == "fallback" and "disabled" in groove["why"]
+    line = _line_of(build_snapshot(eng), "groove")
+    assert " fallback " in line and "disabled in the config" in line
+
+
+def test_a_model_switched_off_by_footswitch_shows_as_off() -> None:
+    """Status tells the truth the LEDs tell: a footswitched-off model is off, back on when switched on."""
+    samples, rate = read_wav()
+    eng = Engine(default_config(), RecordingSink(), sample_rate=rate)
+    controls = EngineControls(eng, default_config())
+    hop = eng.hop_length
+
+    def play(seconds: float, start: int) -> None:
+        for k in range(start, start + int(seconds * rate), hop):
+            eng.process_hop(samples[k : k + hop])
+
+    play(2.0, 0)
+    controls.toggle_model("melody")
+    controls.toggle_model("groove")
+    play(2.0, 2 * rate)
     snap = build_snapshot(eng)
-    assert snap["models"]["groove"]["enabled"] is False
-    assert snap["models"]["groove"]["status"] == "fallback"
-    assert "disabled" in snap["models"]["groove"]["why"]
-    text = render_text(snap)
-    groove_line = next(line for line in text.splitlines() if line.strip().startswith("groove"))
-    assert " off " in groove_line
+    assert controls.model_leds()["melody"] == controls.model_leds()["groove"] == OFF
+    assert snap["models"]["melody"]["enabled"] is False and snap["models"]["groove"]["enabled"] is False
+    assert all(snap["models"][n]["enabled"] for n in ("emotion", "harmony", "dynamics"))
+    assert " off " in _line_of(snap, "melody") and " off " in _line_of(snap, "groove")
+    report = build_report(eng, source={"kind": "test"}, wall_s=1.0)
+    assert report["model_detail"]["melody"]["enabled"] is False  # the run report reads the same state
+    controls.toggle_model("melody")
+    assert build_snapshot(eng)["models"]["melody"]["enabled"] is True
 
 
 def test_confidence_of_each_output_kind() -> None:

@@ -23,7 +23,6 @@ import dataclasses
 import hashlib
 import logging
 import os
-import signal
 import threading
 import time
 from pathlib import Path
@@ -115,7 +114,6 @@ class ConfigWatcher:
         self._next_poll = clock() + poll_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._previous_handler: Any = None
 
     def _read_digest(self) -> str | None:
         try:
@@ -125,17 +123,9 @@ class ConfigWatcher:
 
     # --- triggers -----------------------------------------------------------------------------
     def request_reload(self) -> None:
-        """Ask for a re-read at the next check. Safe in a signal handler: it only sets a flag."""
+        """Ask for a re-read at the next check. Safe in a signal handler (the CLI's SIGHUP handler,
+        :func:`kelly_edge.live.commands.stop_on_signals`): it only sets a flag."""
         self._requested = True
-
-    def install_sighup(self) -> None:
-        """Route SIGHUP to :meth:`request_reload` (main thread only, as Python requires)."""
-        self._previous_handler = signal.signal(signal.SIGHUP, lambda signum, frame: self.request_reload())
-
-    def uninstall_sighup(self) -> None:
-        if self._previous_handler is not None:
-            signal.signal(signal.SIGHUP, self._previous_handler)
-            self._previous_handler = None
 
     # --- the check ------------------------------------------------------------------------------
     def check(self, now: float | None = None) -> Config | None:
@@ -240,10 +230,8 @@ class ConfigWatcher:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread and restore the SIGHUP handler; idempotent."""
+        """Stop the thread; idempotent."""
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=5.0)
-        if threading.current_thread() is threading.main_thread():
-            self.uninstall_sighup()

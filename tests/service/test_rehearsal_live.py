@@ -24,6 +24,7 @@ from kelly_edge.audio.wav import WavReader, write_wav
 from kelly_edge.config.loader import load_config
 from kelly_edge.control.panel import ControlPanel
 from kelly_edge.engine.engine import Engine
+from kelly_edge.live.commands import stop_on_signals
 from kelly_edge.live.loop import LiveLoop
 from kelly_edge.live.timemap import TimeMap
 from kelly_edge.midi import messages as mm
@@ -127,7 +128,6 @@ def test_a_rehearsal_behaves_like_the_live_box(tmp_path: Path) -> None:
                     time_map=time_map, retry_s=0.2, stall_s=0.5, status_every_s=10.0)
     watcher = ConfigWatcher(config_path, config, notifier=notifier,
                             on_reload=lambda old, new: loop.request(lambda: panel.apply_config(new)))
-    watcher.install_sighup()
     watcher.start(interval_s=0.05)
 
     def player() -> None:  # stomps the melody switch, then edits the config over "SSH" and reloads
@@ -145,7 +145,8 @@ def test_a_rehearsal_behaves_like_the_live_box(tmp_path: Path) -> None:
     notifier.ready()
     actor.start()
     try:
-        code = loop.run(stop, duration_s=SECONDS + 5.0)
+        with stop_on_signals(stop, watcher.request_reload):  # SIGHUP as the CLI routes it
+            code = loop.run(stop, duration_s=SECONDS + 5.0)
     finally:
         watcher.stop()
         actor.join(timeout=5.0)

@@ -14,6 +14,7 @@ import pytest
 
 from kelly_edge.config.loader import load_config, parse_config
 from kelly_edge.config.schema import Config
+from kelly_edge.live.commands import stop_on_signals
 from kelly_edge.service.notify import Notifier
 from kelly_edge.service.reload import ConfigWatcher, changed_keys, restart_keys
 
@@ -134,13 +135,10 @@ def test_sighup_reloads_even_when_the_file_looks_the_same(setup) -> None:  # typ
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     clock.t += 5.0
     assert watcher.check() is None
-    watcher.install_sighup()
-    try:
+    with stop_on_signals(threading.Event(), watcher.request_reload):  # the CLI's SIGHUP handler
         os.kill(os.getpid(), signal.SIGHUP)
         time.sleep(0.01)  # the handler runs in the main thread at the next bytecode boundary
         new = watcher.check()
-    finally:
-        watcher.uninstall_sighup()
     assert new is not None and new.tempo.bpm == 130.0
 
 

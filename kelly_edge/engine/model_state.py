@@ -102,7 +102,7 @@ class ModelInfo:
     held: bool  # frozen: its last output stays in use
     status: str  # "trained" | "fallback": what plays the role when it is on
     why: str  # how the source came to be (e.g. "disabled in the config", "failed at run time: ...")
-    runs: int
+    runs: int  # of its scheduler slot (a stand-in's runs count while it is off)
     deferrals: int
     failures: int
 

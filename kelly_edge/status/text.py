@@ -100,8 +100,9 @@ def render(snap: Mapping[str, Any], *, now: float | None = None) -> list[Line]:
         text = (f"         {name:<9} {status:<9} {conf:>4}  {str(m.get('top', '')):<14} "
                 f"{m.get('runs', 0):>5} {m.get('deferrals', 0):>6} {m.get('failures', 0):>5}")
         warn = status != "trained" or m.get("failures", 0)
-        if warn and m.get("why"):
-            text += f"  ({m['why']})"
+        why = "switched off" if status == "off" else m.get("why")  # a switch, not its load's story
+        if warn and why:
+            text += f"  ({why})"
         lines.append(("warn" if warn else "", text))
 
     timing = snap.get("timing") or {}

@@ -113,6 +113,7 @@ def test_a_model_switched_off_by_footswitch_shows_as_off() -> None:
     assert snap["models"]["melody"]["enabled"] is False and snap["models"]["groove"]["enabled"] is False
     assert all(snap["models"][n]["enabled"] for n in ("emotion", "harmony", "dynamics"))
     assert " off " in _line_of(snap, "melody") and " off " in _line_of(snap, "groove")
+    assert _line_of(snap, "groove").endswith("(switched off)")  # not the trained file's load message
     report = build_report(eng, source={"kind": "test"}, wall_s=1.0)
     assert report["model_detail"]["melody"]["enabled"] is False  # the run report reads the same state
     controls.toggle_model("melody")

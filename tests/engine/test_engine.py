@@ -16,6 +16,7 @@ from kelly_edge.midi.sinks import RecordingSink
 from kelly_edge.models import spec
 from kelly_edge.models.fallbacks import make_fallback
 from kelly_edge.models.runner import LoadedModel
+from tests.engine.test_scheduler import FakeClock
 
 DEMO = Path(__file__).resolve().parents[2] / "kelly_edge" / "data" / "demo.wav"
 
@@ -36,19 +37,9 @@ def run(engine: Engine, x: np.ndarray) -> None:
     engine.close()
 
 
-class WorkClock:
-    """The scheduler's clock: only a model's 'work' moves it, so budgets are exact arithmetic."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_a_slow_model_is_deferred_and_the_hop_stays_in_budget() -> None:
     x, sr = demo_audio(20.0)
-    clock = WorkClock()
+    clock = FakeClock()  # only a model's "work" moves it: the budget arithmetic is exact
     models = fallbacks()
     melody = make_fallback("melody")
     probes: list[float] = []

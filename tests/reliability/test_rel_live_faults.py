@@ -67,7 +67,7 @@ class SlowModel:
 def test_a_50ms_model_is_deferred_then_replaced_and_hops_stay_in_budget(
     name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="kelly_edge.engine.engine")
+    caplog.set_level(logging.ERROR, logger="kelly_edge.engine.model_state")
     clock = FakeClock()
     slow = SlowModel(name, clock)
     models = {s.name: LoadedModel(s, make_fallback(s.name), "trained", "test") for s in spec.MODELS}

@@ -91,7 +91,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from kelly_edge.viz.plot import plot_main
 
-    return plot_main(args.report, args.midi, args.out)
+    return plot_main(args.report, args.midi, args.out, args.player_chords)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("report", metavar="REPORT.json")
     plot.add_argument("midi", metavar="MIDI.mid")
     plot.add_argument("out", metavar="OUT.png")
+    plot.add_argument("--player-chords", metavar="CHORDS.json",
+                      help="the player's chords, drawn above the box's: [{\"t\": s, \"chord\": \"Am\"}] or an annotation file")
     plot.set_defaults(func=_cmd_plot)
     return parser
 

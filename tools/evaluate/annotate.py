@@ -1,0 +1,157 @@
+"""Annotate the real recordings with essentia: ``python -m tools.evaluate.annotate [--keep N]``.
+
+For each excerpt (see ``recordings.py``), at 44.1 kHz as essentia's extractors expect:
+
+- key: ``KeyExtractor`` with four profiles (krumhansl, temperley, edma, bgate); ``key_agreed``
+  only when all four name the same key, else the key is kept for the record but not scored;
+- beats: ``RhythmExtractor2013`` with its ``multifeature`` method (the reference) and its
+  ``degara`` method (a second opinion); ``beats_agreement`` is mir_eval's F-measure between them;
+- chords: HPCP frames (``SpectralPeaks`` -> ``HPCP``) into ``ChordsDetectionBeats`` on the beats
+  (one chord a beat, the reference) and into ``ChordsDetection`` over 2 s windows (a second
+  opinion); ``chords_agreement`` is the majmin agreement of the two. Consecutive equal chords are
+  merged.
+
+It writes ``annotations/<name>.json`` (with the versions and settings, so anyone can remake it)
+for the recordings chosen: with ``--keep N``, the N whose analysers agree best (all four keys
+first, then the beat agreement), preferring different albums. Run it once; the evaluation only
+reads the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+import numpy as np
+
+from kelly_edge.fileio import write_atomic
+from tools.evaluate.cache import Cache
+from tools.evaluate.recordings import EXCERPT_S, Recording, annotation_path, candidates, excerpt
+
+log = logging.getLogger(__name__)
+
+PROFILES = ("krumhansl", "temperley", "edma", "bgate")
+ESSENTIA_RATE = 44100
+FRAME, HOP = 4096, 2048
+
+
+def _essentia_label(name: str) -> str:
+    """Essentia chord name (``A``, ``C#m``) as a mir_eval label (``A:maj``, ``C#:min``)."""
+    if name.endswith("m"):
+        return f"{name[:-1]}:min"
+    return f"{name}:maj"
+
+
+def _hpcp(audio: np.ndarray) -> np.ndarray:
+    import essentia.standard as es
+
+    window, spectrum = es.Windowing(type="blackmanharris62"), es.Spectrum()
+    peaks = es.SpectralPeaks(orderBy="magnitude", magnitudeThreshold=1e-5, minFrequency=40, maxFrequency=5000,
+                             maxPeaks=60, sampleRate=ESSENTIA_RATE)
+    hpcp = es.HPCP(size=12, referenceFrequency=440, harmonics=8, bandPreset=True, minFrequency=40,
+                   maxFrequency=5000, weightType="cosine", nonLinear=False, windowSize=1.0, sampleRate=ESSENTIA_RATE)
+    frames = []
+    for frame in es.FrameGenerator(audio, frameSize=FRAME, hopSize=HOP, startFromZero=True):
+        freqs, mags = peaks(spectrum(window(frame)))
+        frames.append(hpcp(freqs, mags))
+    return np.array(frames, dtype=np.float32)
+
+
+def _merge(times: list[float], labels: list[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for t, lab in zip(times, labels):
+        if not out or out[-1]["chord"] != lab:
+            out.append({"t": round(float(t), 3), "chord": lab})
+    return out
+
+
+def annotate(rec: Recording, cache: Cache) -> dict[str, Any]:
+    import essentia
+    import essentia.standard as es
+    import mir_eval
+
+    from tools.evaluate.metrics import chords_majmin
+
+    wav = excerpt(rec, cache, sample_rate=ESSENTIA_RATE)
+    audio = es.MonoLoader(filename=str(wav), sampleRate=ESSENTIA_RATE)()
+    keys = {}
+    for profile in PROFILES:
+        key, scale, strength = es.KeyExtractor(profileType=profile, sampleRate=ESSENTIA_RATE)(audio)
+        keys[profile] = {"key": f"{key} {scale}", "strength": round(float(strength), 3)}
+    names = {k["key"] for k in keys.values()}
+    bpm, beats, confidence, _, _ = es.RhythmExtractor2013(method="multifeature")(audio)
+    bpm2, beats2, _, _, _ = es.RhythmExtractor2013(method="degara")(audio)
+    beats_f = float(mir_eval.beat.f_measure(np.asarray(beats, float), np.asarray(beats2, float)))
+    pcp = _hpcp(audio)
+    ticks = np.asarray(beats, float)
+    by_beat, _ = es.ChordsDetectionBeats(hopSize=HOP, sampleRate=ESSENTIA_RATE)(pcp, ticks)
+    chords = _merge([0.0] + list(ticks[1 : len(by_beat)]), [_essentia_label(c) for c in by_beat])
+    by_frame, _ = es.ChordsDetection(hopSize=HOP, windowSize=2.0, sampleRate=ESSENTIA_RATE)(pcp)
+    frame_t = np.arange(len(by_frame)) * HOP / ESSENTIA_RATE
+    second = _merge(list(frame_t), [_essentia_label(c) for c in by_frame])
+    segments = [(c["t"], chords[i + 1]["t"] if i + 1 < len(chords) else EXCERPT_S, c["chord"]) for i, c in enumerate(chords)]
+    agreement = chords_majmin(segments, [(c["t"], c["chord"]) for c in second], EXCERPT_S)
+    first_key = keys[PROFILES[0]]["key"]
+    return {
+        "name": rec.name,
+        "source": {"package": "warzone2100-music", "path": str(rec.path), "offset": rec.offset, "seconds": EXCERPT_S},
+        "duration": EXCERPT_S,
+        "made_with": {
+            "essentia": essentia.__version__,
+            "key": f"KeyExtractor(profileType in {list(PROFILES)}), 44.1 kHz mono",
+            "beats": "RhythmExtractor2013(method='multifeature'); second opinion method='degara'",
+            "chords": f"HPCP(12, 8 harmonics) on {FRAME}/{HOP} frames -> ChordsDetectionBeats on the beats; "
+                      "second opinion ChordsDetection(windowSize=2 s)",
+        },
+        "key": first_key,
+        "key_agreed": len(names) == 1,
+        "key_profiles": keys,
+        "bpm": round(float(bpm), 2),
+        "bpm_degara": round(float(bpm2), 2),
+        "beat_confidence": round(float(confidence), 3),
+        "beats": [round(float(t), 3) for t in beats],
+        "beats_agreement": round(beats_f, 3),
+        "chords": chords,
+        "chords_agreement": round(agreement, 3),
+        "use": True,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.evaluate.annotate", description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=int, default=10, help="how many recordings to keep (best agreement first)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cache = Cache()
+    results = []
+    for rec in candidates():
+        try:
+            ann = annotate(rec, cache)
+        except FileNotFoundError as err:
+            print(err, file=sys.stderr)
+            return 2
+        log.info("%-28s key %-10s agreed %-5s %6.1f BPM beats-agree %.2f chords-agree %.2f", rec.name, ann["key"],
+                 ann["key_agreed"], ann["bpm"], ann["beats_agreement"], ann["chords_agreement"])
+        results.append(ann)
+    results.sort(key=lambda a: (not a["key_agreed"], -a["beats_agreement"]))
+    kept: list[dict[str, Any]] = []
+    albums: dict[str, int] = {}
+    for ann in results:  # at most half from one album while others are left
+        album = ann["name"].split("-")[0]
+        if len(kept) < args.keep and albums.get(album, 0) < max(args.keep // 2, 1):
+            kept.append(ann)
+            albums[album] = albums.get(album, 0) + 1
+    for ann in results:
+        if len(kept) < args.keep and ann not in kept:
+            kept.append(ann)
+    for ann in kept:
+        write_atomic(annotation_path(ann["name"]), (json.dumps(ann, indent=1) + "\n").encode())
+    log.info("kept %d: %s", len(kept), ", ".join(a["name"] for a in kept))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

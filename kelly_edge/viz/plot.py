@@ -274,10 +274,23 @@ def _draw_piano_roll(ax: Any, notes: Sequence[Note], channels: Mapping[str, int]
     ax.legend(loc="upper right", fontsize=9, framealpha=0.85)
 
 
+_MIR_EVAL_SUFFIX = {"maj": "", "min": "m", "7": "7", "min7": "m7", "dim": "dim", "maj7": "maj7"}
+
+
+def display_name(label: str) -> str:
+    """A chord name as the box writes it: mir_eval labels (``A:min``, ``N``) become ``Am``, ``N.C.``."""
+    if label in ("N", "X"):
+        return "N.C."
+    root, sep, quality = label.partition(":")
+    if not sep:
+        return label
+    return root + _MIR_EVAL_SUFFIX.get(quality.split("/")[0], quality)
+
+
 def segments_of_changes(changes: Sequence[Mapping[str, Any]], t_end: float) -> list[tuple[float, float, str]]:
     """``(start, end, name)`` of each chord in a ``[{t, chord}]`` change list (the report's
     ``chords``), each lasting until the next change or ``t_end``; N.C. spans are left out."""
-    marks = sorted((float(c["t"]), str(c["chord"])) for c in changes if "t" in c and "chord" in c)
+    marks = sorted((float(c["t"]), display_name(str(c["chord"]))) for c in changes if "t" in c and "chord" in c)
     segments = []
     for i, (start, name) in enumerate(marks):
         end = marks[i + 1][0] if i + 1 < len(marks) else max(t_end, start)

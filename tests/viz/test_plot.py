@@ -297,3 +297,8 @@ def _write(folder: Path, report: dict[str, Any]) -> Path:
     path = folder / "report.json"
     path.write_text(json.dumps(report))
     return path
+
+
+def test_annotation_labels_are_shown_as_the_box_names_chords() -> None:
+    changes = [{"t": 0.0, "chord": "A:min"}, {"t": 1.0, "chord": "G:7"}, {"t": 2.0, "chord": "N"}, {"t": 3.0, "chord": "C:maj"}]
+    assert plot.segments_of_changes(changes, 4.0) == [(0.0, 1.0, "Am"), (1.0, 2.0, "G7"), (3.0, 4.0, "C")]

@@ -14,7 +14,8 @@ For each excerpt (see ``recordings.py``), at 44.1 kHz as essentia's extractors e
 It writes ``annotations/<name>.json`` (with the versions and settings, so anyone can remake it)
 for the recordings chosen: with ``--keep N``, the N whose analysers agree best (all four keys
 first, then the beat agreement), preferring different albums. Run it once; the evaluation only
-reads the files.
+reads the files. ``--wav FILE --out ANNOTATION.json`` annotates one file the same way (the demo's
+player chords, ``kelly_edge/data/demo-chords.json``, were made so).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,14 +71,22 @@ def _merge(times: list[float], labels: list[str]) -> list[dict[str, Any]]:
 
 
 def annotate(rec: Recording, cache: Cache) -> dict[str, Any]:
+    """The annotation of one recording's excerpt, with where it came from."""
+    wav = excerpt(rec, cache, sample_rate=ESSENTIA_RATE)
+    source = {"package": "warzone2100-music", "path": str(rec.path), "offset": rec.offset, "seconds": EXCERPT_S}
+    return {"name": rec.name, "source": source, **analyse(wav)}
+
+
+def analyse(wav: Path) -> dict[str, Any]:
+    """Key, beats and chords of a WAV file (any rate: essentia resamples it to 44.1 kHz)."""
     import essentia
     import essentia.standard as es
     import mir_eval
 
     from tools.evaluate.metrics import chords_majmin
 
-    wav = excerpt(rec, cache, sample_rate=ESSENTIA_RATE)
     audio = es.MonoLoader(filename=str(wav), sampleRate=ESSENTIA_RATE)()
+    duration = round(len(audio) / ESSENTIA_RATE, 3)
     keys = {}
     for profile in PROFILES:
         key, scale, strength = es.KeyExtractor(profileType=profile, sampleRate=ESSENTIA_RATE)(audio)
@@ -92,13 +102,11 @@ def annotate(rec: Recording, cache: Cache) -> dict[str, Any]:
     by_frame, _ = es.ChordsDetection(hopSize=HOP, windowSize=2.0, sampleRate=ESSENTIA_RATE)(pcp)
     frame_t = np.arange(len(by_frame)) * HOP / ESSENTIA_RATE
     second = _merge(list(frame_t), [_essentia_label(c) for c in by_frame])
-    segments = [(c["t"], chords[i + 1]["t"] if i + 1 < len(chords) else EXCERPT_S, c["chord"]) for i, c in enumerate(chords)]
-    agreement = chords_majmin(segments, [(c["t"], c["chord"]) for c in second], EXCERPT_S)
+    segments = [(c["t"], chords[i + 1]["t"] if i + 1 < len(chords) else duration, c["chord"]) for i, c in enumerate(chords)]
+    agreement = chords_majmin(segments, [(c["t"], c["chord"]) for c in second], duration)
     first_key = keys[PROFILES[0]]["key"]
     return {
-        "name": rec.name,
-        "source": {"package": "warzone2100-music", "path": str(rec.path), "offset": rec.offset, "seconds": EXCERPT_S},
-        "duration": EXCERPT_S,
+        "duration": duration,
         "made_with": {
             "essentia": essentia.__version__,
             "key": f"KeyExtractor(profileType in {list(PROFILES)}), 44.1 kHz mono",
@@ -123,8 +131,17 @@ def annotate(rec: Recording, cache: Cache) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.evaluate.annotate", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=int, default=10, help="how many recordings to keep (best agreement first)")
+    parser.add_argument("--wav", type=Path, help="annotate this one file instead (e.g. the demo) into --out")
+    parser.add_argument("--out", type=Path, help="with --wav: the annotation file to write")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.wav is not None:
+        if args.out is None:
+            parser.error("--wav needs --out ANNOTATION.json")
+        ann = {"name": args.wav.stem, "source": {"path": str(args.wav)}, **analyse(args.wav)}
+        write_atomic(args.out, (json.dumps(ann, indent=1) + "\n").encode())
+        log.info("%s: key %s, %.1f BPM, %d chord changes -> %s", args.wav, ann["key"], ann["bpm"], len(ann["chords"]), args.out)
+        return 0
     cache = Cache()
     results = []
     for rec in candidates():

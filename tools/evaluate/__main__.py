@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", nargs="+", choices=("rendered-dev", "rendered-heldout", "real"),
                         help="only these groups (default: all)")
     parser.add_argument("--no-transcription", action="store_true", help="skip the basic-pitch ceiling")
-    parser.add_argument("--config", metavar="CONFIG.yaml", help="the box's config (default: built-in defaults)")
+    parser.add_argument("--config", metavar="CONFIG.yaml", help="the box's config (default: built-in defaults with a 100 ms model budget, see run.JUDGE_CONFIG)")
     parser.add_argument("--out", metavar="DIR", default="out/evaluate", help="where table.md and results.json go")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)

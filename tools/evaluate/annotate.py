@@ -9,7 +9,8 @@ For each excerpt (see ``recordings.py``), at 44.1 kHz as essentia's extractors e
 - chords: HPCP frames (``SpectralPeaks`` -> ``HPCP``) into ``ChordsDetectionBeats`` on the beats
   (one chord a beat, the reference) and into ``ChordsDetection`` over 2 s windows (a second
   opinion); ``chords_agreement`` is the majmin agreement of the two. Consecutive equal chords are
-  merged.
+  merged, and a chord shorter than :data:`MIN_CHORD_S` between two spans of one chord is taken
+  as a flicker of it (per-beat labels flicker).
 
 It writes ``annotations/<name>.json`` (with the versions and settings, so anyone can remake it)
 for the recordings chosen: with ``--keep N``, the N whose analysers agree best (all four keys
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 PROFILES = ("krumhansl", "temperley", "edma", "bgate")
 ESSENTIA_RATE = 44100
 FRAME, HOP = 4096, 2048
+MIN_CHORD_S = 1.0  # a shorter chord between two spans of one chord is a flicker of it
 
 
 def _essentia_label(name: str) -> str:
@@ -62,12 +64,30 @@ def _hpcp(audio: np.ndarray) -> np.ndarray:
     return np.array(frames, dtype=np.float32)
 
 
-def _merge(times: list[float], labels: list[str]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for t, lab in zip(times, labels):
-        if not out or out[-1]["chord"] != lab:
-            out.append({"t": round(float(t), 3), "chord": lab})
-    return out
+def _merge(times: list[float], labels: list[str], end: float, min_s: float = 0.0) -> list[dict[str, Any]]:
+    """Chord changes of per-beat (or per-frame) labels: equal neighbours merged, and a chord held
+    for less than ``min_s`` between two spans of one chord relabelled as that chord (essentia's
+    per-beat chords flicker to a neighbour of the harmony for a beat and back)."""
+    spans: list[list[Any]] = []  # [start, end, label]
+    for i, (t, lab) in enumerate(zip(times, labels)):
+        t_end = times[i + 1] if i + 1 < len(times) else end
+        if spans and spans[-1][2] == lab:
+            spans[-1][1] = t_end
+        else:
+            spans.append([float(t), float(t_end), lab])
+    if min_s > 0.0:  # A, a short B, A again: B was a flicker of A
+        labels_now = [sp[2] for sp in spans]
+        for i in range(1, len(spans) - 1):
+            if spans[i][1] - spans[i][0] < min_s and labels_now[i - 1] == labels_now[i + 1]:
+                spans[i][2] = labels_now[i - 1]
+        kept: list[list[Any]] = []
+        for span in spans:
+            if kept and kept[-1][2] == span[2]:
+                kept[-1][1] = span[1]
+            else:
+                kept.append(span)
+        spans = kept
+    return [{"t": round(start, 3), "chord": lab} for start, _, lab in spans]
 
 
 def annotate(rec: Recording, cache: Cache) -> dict[str, Any]:
@@ -98,10 +118,10 @@ def analyse(wav: Path) -> dict[str, Any]:
     pcp = _hpcp(audio)
     ticks = np.asarray(beats, float)
     by_beat, _ = es.ChordsDetectionBeats(hopSize=HOP, sampleRate=ESSENTIA_RATE)(pcp, ticks)
-    chords = _merge([0.0] + list(ticks[1 : len(by_beat)]), [_essentia_label(c) for c in by_beat])
+    chords = _merge([0.0] + list(ticks[1 : len(by_beat)]), [_essentia_label(c) for c in by_beat], duration, MIN_CHORD_S)
     by_frame, _ = es.ChordsDetection(hopSize=HOP, windowSize=2.0, sampleRate=ESSENTIA_RATE)(pcp)
     frame_t = np.arange(len(by_frame)) * HOP / ESSENTIA_RATE
-    second = _merge(list(frame_t), [_essentia_label(c) for c in by_frame])
+    second = _merge(list(frame_t), [_essentia_label(c) for c in by_frame], duration)
     segments = [(c["t"], chords[i + 1]["t"] if i + 1 < len(chords) else duration, c["chord"]) for i, c in enumerate(chords)]
     agreement = chords_majmin(segments, [(c["t"], c["chord"]) for c in second], duration)
     first_key = keys[PROFILES[0]]["key"]
@@ -111,7 +131,8 @@ def analyse(wav: Path) -> dict[str, Any]:
             "essentia": essentia.__version__,
             "key": f"KeyExtractor(profileType in {list(PROFILES)}), 44.1 kHz mono",
             "beats": "RhythmExtractor2013(method='multifeature'); second opinion method='degara'",
-            "chords": f"HPCP(12, 8 harmonics) on {FRAME}/{HOP} frames -> ChordsDetectionBeats on the beats; "
+            "chords": f"HPCP(12, 8 harmonics) on {FRAME}/{HOP} frames -> ChordsDetectionBeats on the beats, "
+                      f"a chord shorter than {MIN_CHORD_S:g} s between two spans of one chord relabelled as it; "
                       "second opinion ChordsDetection(windowSize=2 s)",
         },
         "key": first_key,

@@ -121,3 +121,26 @@ def test_the_box_stays_above_the_suite_floor(tmp_path_factory: pytest.TempPathFa
             if value is None or value < floor:
                 failures.append(f"{group} {metric}: {value} < {floor}")
     assert not failures, "the box plays along worse than before:\n" + "\n".join(failures) + "\n" + markdown(result)
+
+
+def test_a_bad_before_file_is_one_line_before_anything_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from tools.evaluate.__main__ import main
+
+    assert main(["--set", "small", "--before", str(tmp_path / "none.json"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "none.json" in err[0] and not (tmp_path / "table.md").exists()
+
+
+def test_the_table_shows_the_box_before_beside_now() -> None:
+    cell = {"n": 2, **{m: 0.5 for m, _ in metrics_rows()}}
+    result = {"set": "small", "table": {"real": {"box": dict(cell, beat_f=0.9), "random": cell}}}
+    before = {"set": "small", "commit": "abc", "table": {"real": {"box": dict(cell, beat_f=0.2)}}}
+    md = markdown(result, before)
+    assert "| metric | box before (abc) | box now | random in key (floor) |" in md
+    assert "| beat F-measure (after 4 s) | 0.20 | 0.90 | 0.50 |" in md
+
+
+def metrics_rows():
+    from tools.evaluate.run import METRIC_ROWS
+
+    return METRIC_ROWS

@@ -1,7 +1,7 @@
 """Real recordings from outside the project: excerpts of music Debian ships, and their annotations.
 
-The music is Warzone 2100's soundtracks (Debian package ``warzone2100-music``, CC-BY-SA/GPL; a
-band, orchestral and electronic pieces by two composers), installed by ``make test`` (TEST_DEBS).
+The music is Warzone 2100's soundtracks (Debian package ``warzone2100-music``: three albums by two
+composers, their licences beside them), installed by ``make test`` (TEST_DEBS).
 An excerpt is :data:`EXCERPT_S` seconds from a fixed offset, decoded with libsndfile (soundfile),
 mixed to mono and resampled; the excerpts are cached by the source's content and the bounds.
 

@@ -192,20 +192,24 @@ def pool(per_item: list[dict[str, Any]], systems: list[str]) -> dict[str, dict[s
 GROUP_TITLES = {"rendered-heldout": "rendered, held out", "rendered-dev": "rendered, dev", "real": "real recordings"}
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """The table as markdown: one row per metric, one column per group and player."""
+def markdown(result: dict[str, Any], before: dict[str, Any] | None = None) -> str:
+    """The tables as markdown, one per group: a row per metric, a column per player; with
+    ``before`` (an earlier ``results.json``), its box figures beside today's."""
     table = result["table"]
-    groups = [g for g in ("rendered-heldout", "rendered-dev", "real") if g in table]
-    systems = [s for s in SYSTEMS if any(s in table[g] for g in groups)]
-    abbrev = {"box": "box", "random": "random", "transcription": "transcr."}
-    head = ["metric"] + [f"{GROUP_TITLES[g]}: {abbrev[s]}" for g in groups for s in systems]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines.append("| pieces | " + " | ".join(str(table[g].get(s, {}).get("n", 0)) for g in groups for s in systems) + " |")
-    for metric, title in METRIC_ROWS:
-        cells = []
-        for g in groups:
-            for s in systems:
-                v = table[g].get(s, {}).get(metric)
-                cells.append("—" if v is None else f"{v:.2f}")
-        lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    out = []
+    for g in (g for g in ("rendered-heldout", "rendered-dev", "real") if g in table):
+        columns: list[tuple[str, dict[str, Any]]] = []
+        if before and "box" in before["table"].get(g, {}):
+            columns.append((f"box before ({before.get('commit', '?')})", before["table"][g]["box"]))
+        for s in SYSTEMS:
+            if s in table[g]:
+                columns.append((("box now" if before else "box") if s == "box" else SYSTEM_TITLES[s], table[g][s]))
+        n = max(cell.get("n", 0) for _, cell in columns)
+        out.append(f"**{GROUP_TITLES[g]}** ({n} {'recordings' if g == 'real' else 'pieces'})\n")
+        out.append("| metric | " + " | ".join(title for title, _ in columns) + " |")
+        out.append("|---|" + "---:|" * len(columns))
+        for metric, title in METRIC_ROWS:
+            cells = ["—" if cell.get(metric) is None else f"{cell[metric]:.2f}" for _, cell in columns]
+            out.append(f"| {title} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)

@@ -20,7 +20,7 @@ from tools.evaluate.cache import Cache
 from tools.evaluate.metrics import Performance
 from tools.evaluate.pieces import SEED_BASE, make_piece
 from tools.evaluate.recordings import annotated, missing_hint
-from tools.evaluate.run import evaluate, heldout_seeds, markdown, reference_of, render_piece
+from tools.evaluate.run import METRIC_ROWS, evaluate, heldout_seeds, markdown, reference_of, render_piece
 from tools.evaluate.systems import BOX_LABELS, random_in_key
 from tools.render import load_wav_mono
 
@@ -132,15 +132,9 @@ def test_a_bad_before_file_is_one_line_before_anything_runs(capsys: pytest.Captu
 
 
 def test_the_table_shows_the_box_before_beside_now() -> None:
-    cell = {"n": 2, **{m: 0.5 for m, _ in metrics_rows()}}
+    cell = {"n": 2, **{m: 0.5 for m, _ in METRIC_ROWS}}
     result = {"set": "small", "table": {"real": {"box": dict(cell, beat_f=0.9), "random": cell}}}
     before = {"set": "small", "commit": "abc", "table": {"real": {"box": dict(cell, beat_f=0.2)}}}
     md = markdown(result, before)
     assert "| metric | box before (abc) | box now | random in key (floor) |" in md
     assert "| beat F-measure (after 4 s) | 0.20 | 0.90 | 0.50 |" in md
-
-
-def metrics_rows():
-    from tools.evaluate.run import METRIC_ROWS
-
-    return METRIC_ROWS

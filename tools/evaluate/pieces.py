@@ -24,6 +24,7 @@ import numpy as np
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.smf import build_smf
 from kelly_edge.models import spec
+from tools.evaluate.metrics import label_pcs
 
 SEED_BASE = 130_000  # the judge's seeds: piece i of a set is seed SEED_BASE + i
 HELDOUT_FILE = Path(__file__).with_name("heldout.txt")
@@ -117,11 +118,11 @@ def beat_times(rng: np.random.Generator, bpm: float, n_beats: int, path: str) ->
     return np.concatenate([[0.0], np.cumsum(60.0 / local)]) + 0.25  # a quarter second lead-in
 
 
-def _pcs(label: str) -> tuple[int, ...]:
-    import mir_eval
-
-    root, bitmap, _ = mir_eval.chord.encode(label)
-    return tuple(sorted((root + int(i)) % 12 for i in np.flatnonzero(bitmap)))
+def degrees(tonic: int, major: bool) -> list[int]:
+    """The key's seven pitch classes in scale-degree order (natural minor: the judge's own scale,
+    not the generator's, which adds the harmonic-minor leading tone and sorts by pitch class)."""
+    steps = (0, 2, 4, 5, 7, 9, 11) if major else (0, 2, 3, 5, 7, 8, 10)
+    return [(tonic + d) % 12 for d in steps]
 
 
 def chord_label(tonic: int, numeral: str) -> str:
@@ -158,13 +159,13 @@ def make_piece(seed: int, *, seconds: float = 24.0, style: str | None = None, te
     b = 0
     step = 0
     melody_pitch = 72 + tonic % 12 - (12 if tonic > 6 else 0)
-    scale = [(tonic + d) % 12 for d in ((0, 2, 4, 5, 7, 9, 11) if major else (0, 2, 3, 5, 7, 8, 10))]
+    scale = degrees(tonic, major)
     while b < n_beats:
         numeral, length = progression[step % len(progression)]
         step += 1
         length = min(length, n_beats - b)
         label = chord_label(tonic, numeral)
-        pcs = _pcs(label)
+        pcs = tuple(sorted(label_pcs(label)))
         root = (tonic + NUMERALS[numeral][0]) % 12
         t0, t1 = beats[b], beats[b + length]
         chords.append((float(t0), float(t1), label))

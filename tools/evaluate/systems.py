@@ -23,6 +23,7 @@ import numpy as np
 from kelly_edge.models import spec
 from tools.evaluate.cache import Cache, file_digest
 from tools.evaluate.metrics import Performance, Reference
+from tools.evaluate.pieces import degrees
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def random_in_key(ref: Reference, seed: int) -> Performance:
 
     tonic = mir_eval.key.KEY_TO_SEMITONE[tonic_name.lower()]
     major = mode == "major"
-    scale = [(tonic + d) % 12 for d in ((0, 2, 4, 5, 7, 9, 11) if major else (0, 2, 3, 5, 7, 8, 10))]
+    scale = degrees(tonic, major)
     beat_s = 60.0 / RANDOM_BPM
     beats = np.arange(rng.uniform(0, beat_s), ref.duration, beat_s)
     notes: dict[str, list[tuple[float, int]]] = {"melody": [], "chord": [], "bass": []}

@@ -13,20 +13,30 @@ OUT    := out
 RUNTIME_DEBS := portaudio19-dev libasound2 python3-venv python3-dev gcc
 # The tests render real pieces (fluidsynth + a GM soundfont) and drive a real JACK server (dummy driver).
 TEST_DEBS    := fluidsynth fluid-soundfont-gm jackd2 libjack-jackd2-0 tmux systemd
+# The evaluation's real recordings (tools/evaluate/recordings.py): Warzone 2100's soundtracks.
+TEST_DEBS    += warzone2100-music
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # installed = "install ok installed" (dpkg -s also succeeds for removed packages that left config files)
 installed = dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'install ok installed'
 
-.PHONY: demo test models bench system-deps test-system-deps venv test-venv clean
+.PHONY: demo test models bench evaluate eval-deps system-deps test-system-deps venv test-venv clean
 
 demo: venv
 	@mkdir -p $(OUT)
-	$(VENV)/bin/kelly-edge run --input kelly_edge/data/demo.wav --midi-out $(OUT)/demo.mid --report $(OUT)/demo-report.json --plot $(OUT)/demo.png
+	$(VENV)/bin/kelly-edge run --input kelly_edge/data/demo.wav --midi-out $(OUT)/demo.mid --report $(OUT)/demo-report.json --plot $(OUT)/demo.png --player-chords kelly_edge/data/demo-chords.json
 	@echo "wrote $(OUT)/demo.mid, $(OUT)/demo-report.json and $(OUT)/demo.png"
 
 test: test-venv
 	$(PY) -m pytest -q
+
+# How well it plays along (README): the full table, with the transcription ceiling.
+evaluate: eval-deps
+	$(PY) -m tools.evaluate --out $(OUT)/evaluate
+
+eval-deps: test-venv
+	$(PIP) install -q -e '.[test,evaluate]'
+	$(PIP) install -q --no-deps basic-pitch==0.4.0
 
 models: test-venv
 	$(PY) -m tools.train all --out models_tflite

@@ -31,17 +31,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return live_main(config, args)
     if args.midi_out is None:
         raise KellyEdgeError("--midi-out OUT.mid is required with --input")
+    player_chords = None
     if args.plot:
         from kelly_edge.fileio import check_writable
-        from kelly_edge.viz.plot import check_available
+        from kelly_edge.viz.plot import check_available, load_player_chords
 
         check_available()
         check_writable(args.plot)
+        player_chords = load_player_chords(args.player_chords) if args.player_chords else None
     report = run_file(config, args.input, args.midi_out, args.report)
     if args.plot:
         from kelly_edge.viz.plot import plot_run
 
-        plot_run(report, args.midi_out, args.input, args.plot)
+        plot_run(report, args.midi_out, args.input, args.plot, player_chords=player_chords)
     print(
         f"{args.input}: {report['audio_s']:.1f} s, {report['hops']} hops, {report['notes']} notes, key {report['key']}, "
         f"hop p99 {report['hop_ms']['p99']:.3f} ms, {report['deadline_misses']} deadline misses, "
@@ -91,7 +93,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from kelly_edge.viz.plot import plot_main
 
-    return plot_main(args.report, args.midi, args.out)
+    return plot_main(args.report, args.midi, args.out, args.player_chords)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--status-socket", metavar="PATH", help="live: where to publish the status (default: the standard location)")
     run.add_argument("--report", metavar="REPORT.json", help="write a JSON run report (timing, notes, key, models, emotion)")
     run.add_argument("--config", metavar="CONFIG.yaml", help="YAML config (default: built-in defaults, see config/default.yaml)")
-    run.add_argument("--plot", metavar="OUT.png", help="also draw the run: mel spectrogram, piano roll with chords, emotion path (needs matplotlib)")
+    run.add_argument("--plot", metavar="OUT.png", help="also draw the run: mel spectrogram, the player's and the box's chords, piano roll, emotion path (needs matplotlib)")
+    run.add_argument("--player-chords", metavar="CHORDS.json",
+                     help="with --plot: the player's chords, drawn above the box's ([{\"t\": s, \"chord\": \"Am\"}] or an annotation file)")
     run.set_defaults(func=_cmd_run)
 
     check = sub.add_parser("check-config", help="validate a YAML config file", description=(
@@ -161,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("report", metavar="REPORT.json")
     plot.add_argument("midi", metavar="MIDI.mid")
     plot.add_argument("out", metavar="OUT.png")
+    plot.add_argument("--player-chords", metavar="CHORDS.json",
+                      help="the player's chords, drawn above the box's: [{\"t\": s, \"chord\": \"Am\"}] or an annotation file")
     plot.set_defaults(func=_cmd_plot)
     return parser
 

@@ -42,6 +42,7 @@ def build_report(engine: Engine, *, source: dict[str, Any], wall_s: float) -> di
         "emotion": [
             {"t": e.t, "valence": e.valence, "arousal": e.arousal, "label": e.label} for e in stats.emotion
         ],
+        **stats.played.report_fields(),  # beats, downbeats, chords, tempo: what a run is scored with
     }
 
 

@@ -32,6 +32,7 @@ from kelly_edge.config.schema import models_dir
 from kelly_edge.emotion import thesaurus
 from kelly_edge.engine.clock import TempoGrid
 from kelly_edge.engine.model_state import ModelStates
+from kelly_edge.engine.playlog import PlayLog
 from kelly_edge.engine.scheduler import Scheduler
 from kelly_edge.engine.timing import HopTimes
 from kelly_edge.features import encode
@@ -68,6 +69,7 @@ class RunStats:
     emotion: deque[EmotionSample] = field(default_factory=lambda: deque(maxlen=MAX_EMOTION_SAMPLES))
     keys: Counter[str] = field(default_factory=Counter)
     silent_hops: int = 0
+    played: PlayLog = field(default_factory=PlayLog)  # the box's beats, chords and tempo (bounded)
 
 
 class Engine:
@@ -297,6 +299,7 @@ class Engine:
                 harmony=sched.output("harmony"), dynamics=sched.output("dynamics"), groove=sched.output("groove"),
                 gate_open=gate_open,
             )
+            self.stats.played.step(k, grid.time_of(k), grid.bpm, self.generator.current_chord, gate_open)
             self._next_step += 1
         self.generator.advance(t)
         self._observe(t)

@@ -6,8 +6,10 @@ draw, on a shared time axis,
 - the input's log-mel spectrogram, computed with the runtime's own
   :class:`~kelly_edge.features.mel.MelExtractor` from the WAV named in the report (``source.path``),
   so the picture shows exactly the frames the models saw;
-- the generated piano roll, one colour per voice (melody, chord, bass by their MIDI channels), with
-  the chord voice's chords named in the spec's chord vocabulary above it;
+- two chord strips: the player's chords (what the engine recognised, the report's ``heard_chords``,
+  or an annotation given as ``player_chords``) and under them the box's, from the report's
+  ``chords`` (older reports without it: named from the chord voice's notes);
+- the generated piano roll, one colour per voice (melody, chord, bass by their MIDI channels);
 
 and beside them the emotion path on the valence/arousal plane, coloured by time, with the names
 of the thesaurus emotions it passes near.
@@ -272,13 +274,41 @@ def _draw_piano_roll(ax: Any, notes: Sequence[Note], channels: Mapping[str, int]
     ax.legend(loc="upper right", fontsize=9, framealpha=0.85)
 
 
-def _draw_chord_names(ax: Any, segments: Sequence[tuple[float, float, str]], t_end: float, width_px: float) -> None:
+_MIR_EVAL_SUFFIX = {"maj": "", "min": "m", "7": "7", "min7": "m7", "dim": "dim", "maj7": "maj7"}
+
+
+def display_name(label: str) -> str:
+    """A chord name as the box writes it: mir_eval labels (``A:min``, ``N``) become ``Am``, ``N.C.``."""
+    if label in ("N", "X"):
+        return "N.C."
+    root, sep, quality = label.partition(":")
+    if not sep:
+        return label
+    return root + _MIR_EVAL_SUFFIX.get(quality.split("/")[0], quality)
+
+
+def segments_of_changes(changes: Sequence[Mapping[str, Any]], t_end: float) -> list[tuple[float, float, str]]:
+    """``(start, end, name)`` of each chord in a ``[{t, chord}]`` change list (the report's
+    ``chords``), each lasting until the next change or ``t_end``; N.C. spans are left out."""
+    marks = sorted((float(c["t"]), display_name(str(c["chord"]))) for c in changes if "t" in c and "chord" in c)
+    segments = []
+    for i, (start, name) in enumerate(marks):
+        end = marks[i + 1][0] if i + 1 < len(marks) else max(t_end, start)
+        if name != "N.C." and end > start:
+            segments.append((start, end, name))
+    return segments
+
+
+def _draw_chord_names(ax: Any, segments: Sequence[tuple[float, float, str]], t_end: float, width_px: float,
+                      label: str = "chords", empty: str = "") -> None:
     """Chord names in a strip above the piano roll; a name that would overlap the previous is left out."""
     ax.set_ylim(0, 1)
     ax.set_yticks([])
-    ax.set_ylabel("chords", rotation=0, ha="right", va="center")
+    ax.set_ylabel(label, rotation=0, ha="right", va="center")
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
+    if not segments and empty:
+        ax.text(0.01, 0.5, empty, transform=ax.transAxes, ha="left", va="center", fontsize=9, color="#868e96")
     s_per_px = t_end / max(width_px, 1.0)
     next_free = -math.inf
     shade = False
@@ -425,15 +455,19 @@ def plot_run(
     *,
     channels: Mapping[str, int] | None = None,
     report_dir: Path | None = None,
+    player_chords: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Draw the run picture into ``out_png`` (written atomically). Returns what was drawn.
 
     ``wav_path`` None: the report's ``source.path`` (relative paths also tried against
     ``report_dir``). ``channels``: the voices' MIDI channels 1..16 (default: the report's
     ``voices`` when it has them, else melody 1, chord 2, bass 3 as in the default config).
+    ``player_chords``: the player's chords as ``[{t, chord}]`` (an annotation; default: the
+    report's ``heard_chords``, if the engine recorded them), drawn above the box's.
     The return value (for the CLI's summary line and tests): ``{"notes", "chords", "chord_names",
-    "emotion_points", "duration_s", "path", "size" (w, h px), "panels"}``; ``panels`` maps
-    ``spectrogram``, ``chords``, ``piano_roll`` and ``emotion`` to their pixel box and data limits.
+    "player_chord_names", "emotion_points", "duration_s", "path", "size" (w, h px), "panels"}``;
+    ``panels`` maps ``spectrogram``, ``player_chords``, ``chords`` (the box's), ``piano_roll`` and
+    ``emotion`` to their pixel box and data limits.
     """
     mpl = _matplotlib()
     from matplotlib.figure import Figure
@@ -455,19 +489,29 @@ def plot_run(
         # two subfigures, so each column lays out its own margins (the emotion plane's labels
         # would otherwise widen the time axes' bottom margin)
         left, right = fig.subfigures(1, 2, width_ratios=[WIDTH_LEFT, WIDTH_RIGHT], wspace=0.01)  # type: ignore[misc]
-        grid = left.add_gridspec(3, 1, height_ratios=[1.0, 0.11, 1.25])
+        grid = left.add_gridspec(4, 1, height_ratios=[1.0, 0.09, 0.09, 1.2])
         ax_spec = left.add_subplot(grid[0])
-        ax_chords = left.add_subplot(grid[1], sharex=ax_spec)
-        ax_roll = left.add_subplot(grid[2], sharex=ax_spec)
+        ax_player = left.add_subplot(grid[1], sharex=ax_spec)
+        ax_chords = left.add_subplot(grid[2], sharex=ax_spec)
+        ax_roll = left.add_subplot(grid[3], sharex=ax_spec)
         ax_emo = right.add_subplot(1, 1, 1)
 
         duration = _draw_spectrogram(ax_spec, wav, duration_hint)
         t_end = max(duration, t_notes, 1e-3)
         ax_spec.set_title("what the box heard: input log-mel spectrogram", loc="left")
         ax_spec.tick_params(labelbottom=False)
-        segments = chord_segments(notes, chans.get("chord", 2))
-        _draw_chord_names(ax_chords, segments, t_end, width_px=FIGSIZE[0] * DPI * WIDTH_LEFT / (WIDTH_LEFT + WIDTH_RIGHT) * 0.9)
-        ax_chords.tick_params(labelbottom=False, bottom=False)
+        width_px = FIGSIZE[0] * DPI * WIDTH_LEFT / (WIDTH_LEFT + WIDTH_RIGHT) * 0.9
+        if report_dict.get("chords") is not None:
+            segments = segments_of_changes(report_dict["chords"], t_end)
+        else:  # a report from before the box logged its chords
+            segments = chord_segments(notes, chans.get("chord", 2))
+        heard = player_chords if player_chords is not None else report_dict.get("heard_chords")
+        player_segments = segments_of_changes(heard or [], t_end)
+        _draw_chord_names(ax_player, player_segments, t_end, width_px, label="player",
+                          empty="" if heard else "no chords of the player's: give an annotation")
+        _draw_chord_names(ax_chords, segments, t_end, width_px, label="box")
+        for ax in (ax_player, ax_chords):
+            ax.tick_params(labelbottom=False, bottom=False)
         _draw_piano_roll(ax_roll, notes, chans, t_end)
         ax_roll.set_title("what it played: piano roll by voice", loc="left")
         ax_roll.set_xlabel("time (s)")
@@ -480,7 +524,8 @@ def plot_run(
         height = fig.bbox.height
         panels = {
             name: _panel(ax, height)
-            for name, ax in (("spectrogram", ax_spec), ("chords", ax_chords), ("piano_roll", ax_roll), ("emotion", ax_emo))
+            for name, ax in (("spectrogram", ax_spec), ("player_chords", ax_player), ("chords", ax_chords),
+                             ("piano_roll", ax_roll), ("emotion", ax_emo))
         }
     write_atomic(out_png, buf.getvalue())
     log.info("wrote %s", out_png)
@@ -488,6 +533,7 @@ def plot_run(
         "notes": len(notes),
         "chords": len(segments),
         "chord_names": [name for _, _, name in segments],
+        "player_chord_names": [name for _, _, name in player_segments],
         "emotion_points": len(emotion),
         "duration_s": t_end,
         "path": str(out_png),
@@ -507,7 +553,23 @@ def _panel(ax: Any, fig_height: float) -> dict[str, tuple[float, ...]]:
     }
 
 
-def plot_main(report: str | Path, midi: str | Path, out_png: str | Path) -> int:
+def load_player_chords(path: str | Path) -> list[dict[str, Any]]:
+    """The player's chords from a JSON file: a ``[{t, chord}]`` list, or an object with one under
+    ``chords`` (the evaluation's annotation files)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError as err:
+        raise PlotError(f"{p}: chord annotation not found") from err
+    except (OSError, ValueError) as err:
+        raise PlotError(f"{p}: not a JSON chord annotation ({err})") from err
+    chords = data.get("chords") if isinstance(data, dict) else data
+    if not isinstance(chords, list) or not all(isinstance(c, dict) and "t" in c and "chord" in c for c in chords):
+        raise PlotError(f"{p}: expected a list of {{\"t\": seconds, \"chord\": name}} (or an object with one under \"chords\")")
+    return chords
+
+
+def plot_main(report: str | Path, midi: str | Path, out_png: str | Path, player_chords: str | Path | None = None) -> int:
     """``kelly-edge plot REPORT.json MIDI.mid OUT.png``: draw a finished run. 0 on success.
 
     User errors (missing files, bad JSON, no matplotlib) raise KellyEdgeError subclasses, which the
@@ -525,7 +587,8 @@ def plot_main(report: str | Path, midi: str | Path, out_png: str | Path) -> int:
         raise PlotError(f"{rp}: not a JSON run report ({err})") from err
     if not isinstance(data, dict):
         raise PlotError(f"{rp}: not a run report (expected a JSON object)")
-    drawn = plot_run(data, midi, None, out_png, report_dir=rp.parent)
+    heard = load_player_chords(player_chords) if player_chords is not None else None
+    drawn = plot_run(data, midi, None, out_png, report_dir=rp.parent, player_chords=heard)
     print(f"{out_png}: spectrogram, piano roll ({drawn['notes']} notes, {drawn['chords']} chords), "
           f"emotion path ({drawn['emotion_points']} points)")
     return 0

@@ -265,3 +265,40 @@ def test_the_live_loop_never_imports_plotting() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True,
                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "[]"
+
+
+def test_the_box_chords_are_drawn_under_the_players(tmp_path: Path, synthetic: dict[str, Any]) -> None:
+    report = dict(synthetic["report"], chords=[{"t": 0.0, "chord": "N.C."}, {"t": 0.5, "chord": "F"},
+                                               {"t": 2.5, "chord": "G7"}])
+    midi = synthetic["out"].with_suffix(".mid")
+    annotation = tmp_path / "player.json"
+    annotation.write_text('{"chords": [{"t": 0.0, "chord": "C"}, {"t": 2.0, "chord": "Am"}]}')
+    out = tmp_path / "both.png"
+    assert plot.plot_main(_write(tmp_path, report), midi, out, annotation) == 0
+    drawn = plot.plot_run(report, midi, None, out, player_chords=plot.load_player_chords(annotation))
+    assert drawn["chord_names"] == ["F", "G7"]  # the box's chords come from the report, N.C. left out
+    assert drawn["player_chord_names"] == ["C", "Am"]
+    player, box = drawn["panels"]["player_chords"]["box"], drawn["panels"]["chords"]["box"]
+    assert player[3] <= box[1] + 1  # the player's strip is above the box's
+    img = _load(out)
+    for panel in (player, box):
+        region = img[int(panel[1]) : int(panel[3]), int(panel[0]) : int(panel[2])]
+        assert np.count_nonzero(region.mean(axis=2) < 0.6) > 40  # names written in both strips
+
+
+def test_a_bad_chord_annotation_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"time": 1}]')
+    with pytest.raises(plot.PlotError, match="expected a list of"):
+        plot.load_player_chords(bad)
+
+
+def _write(folder: Path, report: dict[str, Any]) -> Path:
+    path = folder / "report.json"
+    path.write_text(json.dumps(report))
+    return path
+
+
+def test_annotation_labels_are_shown_as_the_box_names_chords() -> None:
+    changes = [{"t": 0.0, "chord": "A:min"}, {"t": 1.0, "chord": "G:7"}, {"t": 2.0, "chord": "N"}, {"t": 3.0, "chord": "C:maj"}]
+    assert plot.segments_of_changes(changes, 4.0) == [(0.0, 1.0, "Am"), (1.0, 2.0, "G7"), (3.0, 4.0, "C")]

@@ -17,6 +17,8 @@ import hashlib
 import json
 import logging
 import math
+import platform
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -40,19 +42,46 @@ class Model(Protocol):
 
 
 def _interpreter_class() -> Any:
-    """The TFLite ``Interpreter`` class, preferring ai-edge-litert; ModelError when neither exists."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
+    """The TFLite ``Interpreter`` class, preferring ai-edge-litert; ModelError when neither imports.
 
-        return Interpreter
-    except ImportError:
-        pass
-    try:
-        from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found,no-redef]
+    A module that is installed but does not import (built for another numpy, a broken install)
+    is named as such, never as "not installed".
+    """
+    broken = []
+    for module in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter"):
+        try:
+            return __import__(module, fromlist=["Interpreter"]).Interpreter
+        except ModuleNotFoundError as err:
+            if err.name is not None and not module.startswith(err.name):
+                broken.append(f"{module.split('.')[0]}: {_first_line(err)}")
+        except Exception as err:  # ImportError from an ABI mismatch, or worse
+            broken.append(f"{module.split('.')[0]}: {_first_line(err)}")
+    if broken:
+        raise ModelError(f"the TFLite interpreter does not import ({'; '.join(broken)}); {interpreter_advice()}")
+    raise ModelError(f"no TFLite interpreter installed; {interpreter_advice()}")
 
-        return Interpreter
-    except ImportError as err:
-        raise ModelError("no TFLite interpreter installed (pip install ai-edge-litert)") from err
+
+def userland_bits() -> int:
+    """32 or 64: the pointer size of this Python, i.e. of the userland (a 32-bit Raspberry Pi OS
+    on a 64-bit kernel says aarch64 in ``platform.machine()`` yet runs armv7l binaries)."""
+    return struct.calcsize("P") * 8
+
+
+def interpreter_advice() -> str:
+    """What this machine's owner can do to get a working interpreter (said, not guessed at)."""
+    machine = platform.machine().lower()
+    if userland_bits() == 32 and machine.startswith(("arm", "aarch")):
+        return ("ai-edge-litert has no 32-bit ARM build: install 64-bit Raspberry Pi OS for the trained "
+                "models (the heuristic fallbacks play meanwhile)")
+    if machine in ("x86_64", "amd64", "aarch64", "arm64"):
+        return f"pip install --upgrade ai-edge-litert numpy (this is numpy {np.__version__})"
+    return f"ai-edge-litert has no build for {machine}; the heuristic fallbacks play"
+
+
+def _interpreter_at_fault(err: BaseException) -> bool:
+    """An interpreter/numpy ABI mismatch (the interpreter imports numpy lazily, at first use)."""
+    text = str(err)
+    return isinstance(err, ImportError) or any(s in text for s in ("numpy", "NumPy", "_ARRAY_API", "multiarray"))
 
 
 def _floats(entry: dict[str, Any], key: str, n: int, name: str) -> np.ndarray | None:
@@ -83,6 +112,8 @@ class TfliteModel:
         except ModelError:
             raise
         except Exception as err:  # the interpreter raises ValueError/RuntimeError on bad flatbuffers
+            if _interpreter_at_fault(err):  # the file is not to blame: rebuilding it cannot help
+                raise ModelError(f"the TFLite interpreter cannot run here ({_first_line(err)}); {interpreter_advice()}") from err
             raise ModelError(f"{path}: not a valid TFLite model ({_first_line(err)}); rebuild it with make models") from err
         ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
@@ -219,7 +250,7 @@ def load_model(spec: ModelSpec, models_dir: Path | None, manifest: dict[str, Any
     path = models_dir / spec.filename
     if not path.is_file():
         reason = f"{path} not found"
-        log.info("%s: %s, using the heuristic fallback", spec.title, reason)
+        log.warning("%s: %s, using the heuristic fallback (no trained model)", spec.title, reason)
         return LoadedModel(spec, fallback, "fallback", reason)
     entry = (manifest if manifest is not None else read_manifest(models_dir)).get(spec.name)
     try:

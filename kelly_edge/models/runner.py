@@ -13,13 +13,17 @@ units (Hz next to 0..1 chroma) would be crushed by quantisation otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import math
 import platform
 import struct
+import sys
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -74,14 +78,54 @@ def interpreter_advice() -> str:
         return ("ai-edge-litert has no 32-bit ARM build: install 64-bit Raspberry Pi OS for the trained "
                 "models (the heuristic fallbacks play meanwhile)")
     if machine in ("x86_64", "amd64", "aarch64", "arm64"):
-        return f"pip install --upgrade ai-edge-litert numpy (this is numpy {np.__version__})"
+        return f"install ai-edge-litert (built for numpy 2, used before tflite-runtime): {sys.executable} -m pip install ai-edge-litert"
     return f"ai-edge-litert has no build for {machine}; the heuristic fallbacks play"
 
 
-def _interpreter_at_fault(err: BaseException) -> bool:
-    """An interpreter/numpy ABI mismatch (the interpreter imports numpy lazily, at first use)."""
-    text = str(err)
-    return isinstance(err, ImportError) or any(s in text for s in ("numpy", "NumPy", "_ARRAY_API", "multiarray"))
+ABI_SIGNS = ("numpy", "NumPy", "_ARRAY_API", "multiarray")
+
+
+def _abi_mismatch(err: BaseException, printed: str) -> BaseException | None:
+    """The error in ``err``'s chain that says the interpreter was built for another numpy (it
+    imports numpy's C API lazily, at the first interpreter: tflite-runtime 2.14 on numpy 2 raises
+    SystemError from AttributeError ``_ARRAY_API not found``, numpy printing its own warning)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, ImportError) or any(sign in str(seen) for sign in ABI_SIGNS):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return err if "compiled using NumPy" in printed else None
+
+
+def _interpreter_name(cls: Any) -> str:
+    module = getattr(cls, "__module__", "").split(".")[0] or "TFLite"
+    try:
+        return f"{module} {metadata.version(module.replace('_', '-'))}"
+    except metadata.PackageNotFoundError:
+        return module
+
+
+def _new_interpreter(path: Path) -> Any:
+    """The interpreter for ``path`` with its tensors allocated; ModelError naming the culprit.
+
+    numpy writes its own multi-line warning (with a stack) to stderr on an ABI mismatch: it is
+    captured so the log gets one line, and written through when the load succeeds anyway.
+    """
+    cls = _interpreter_class()
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(printed):
+            interpreter = cls(model_path=str(path), num_threads=1)
+            interpreter.allocate_tensors()
+    except Exception as err:  # the interpreter raises ValueError/RuntimeError on bad flatbuffers
+        abi = _abi_mismatch(err, printed.getvalue())
+        if abi is not None:  # the file is not to blame: rebuilding it cannot help
+            raise ModelError(f"the TFLite interpreter {_interpreter_name(cls)} does not work with numpy {np.__version__} "
+                             f"({type(abi).__name__}: {_first_line(abi)}); {interpreter_advice()}") from err
+        raise ModelError(f"{path}: not a valid TFLite model ({_first_line(err)}); rebuild it with make models") from err
+    if printed.getvalue():
+        sys.stderr.write(printed.getvalue())
+    return interpreter
 
 
 def _floats(entry: dict[str, Any], key: str, n: int, name: str) -> np.ndarray | None:
@@ -106,15 +150,7 @@ class TfliteModel:
         self.spec = spec
         self.path = path
         entry = entry or {}
-        try:
-            interpreter = _interpreter_class()(model_path=str(path), num_threads=1)
-            interpreter.allocate_tensors()
-        except ModelError:
-            raise
-        except Exception as err:  # the interpreter raises ValueError/RuntimeError on bad flatbuffers
-            if _interpreter_at_fault(err):  # the file is not to blame: rebuilding it cannot help
-                raise ModelError(f"the TFLite interpreter cannot run here ({_first_line(err)}); {interpreter_advice()}") from err
-            raise ModelError(f"{path}: not a valid TFLite model ({_first_line(err)}); rebuild it with make models") from err
+        interpreter = _new_interpreter(path)
         ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
             raise ModelError(f"{path}: expected 1 input and 1 output tensor, found {len(ins)} and {len(outs)}")

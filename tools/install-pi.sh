@@ -95,7 +95,7 @@ arch="$(dpkg --print-architecture 2>/dev/null || true)"
 bits="$("$PYTHON" -c 'import struct; print(struct.calcsize("P") * 8)' 2>/dev/null || true)"
 case "$arch" in ""|amd64|arm64) ;; *) bits=32 ;; esac
 if [ "$bits" = 32 ]; then
-  echo "install-pi.sh: this is a 32-bit system (${arch:-$bits-bit} userland on a $(uname -m) kernel); kelly-edge needs 64-bit Raspberry Pi OS (bookworm, arm64): flash that image and run this again" >&2
+  echo "install-pi.sh: this is a 32-bit system (userland ${arch:-$bits-bit}, kernel $(uname -m)); kelly-edge needs 64-bit Raspberry Pi OS (bookworm, arm64): flash that image and run this again" >&2
   exit 1
 fi
 
@@ -103,11 +103,13 @@ fi
 # pyaudio builds from source (portaudio19-dev python3-dev gcc); python-rtmidi and JACK-Client load
 # libasound/libjack at run time. The gpio backend: apt's python3-lgpio when the archive has it
 # (Raspberry Pi OS does, Debian does not), else pip's lgpio (aarch64 wheels) in the venv (step 3).
-DEBS=(python3-venv python3-dev gcc portaudio19-dev libasound2 libjack-jackd2-0)
+# "a|b": either will do (trixie renamed libasound2 to libasound2t64); the first is installed.
+DEBS=(python3-venv python3-dev gcc portaudio19-dev "libasound2|libasound2t64" libjack-jackd2-0)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2 }' | grep -qv '^(none)$'; }
+any_installed() { local IFS='|' p; for p in $1; do installed "$p" && return 0; done; return 1; }
 missing=()
-for p in "${DEBS[@]}"; do installed "$p" || missing+=("$p"); done
+for p in "${DEBS[@]}"; do any_installed "$p" || missing+=("${p%%|*}"); done
 if [ "$GPIO" = 1 ] && ! installed python3-lgpio && candidate python3-lgpio; then missing+=(python3-lgpio); fi
 if [ ${#missing[@]} -eq 0 ]; then
   say "ok: Debian packages"

@@ -19,27 +19,10 @@ import numpy as np
 import pytest
 
 from kelly_edge.engine.scheduler import Scheduler
+from tests.engine.test_scheduler import FakeClock, _model
 from tests.pi.conftest import REPO, demo_cmd, run
 
 pytestmark = pytest.mark.pi
-
-
-class FakeClock:
-    """Moves only when a fake model works: the budget arithmetic without wall time."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def _model(clock: FakeClock, cost_s: float, value: float):  # type: ignore[no-untyped-def]
-    def call(x: np.ndarray) -> np.ndarray:
-        clock.t += cost_s
-        return np.full(4, value + x[0], dtype=np.float32)
-
-    return call
 
 
 def _hops(s: Scheduler, n: int) -> np.ndarray:

@@ -75,11 +75,10 @@ def interpreter_advice() -> str:
     """What this machine's owner can do to get a working interpreter (said, not guessed at)."""
     machine = platform.machine().lower()
     if userland_bits() == 32 and machine.startswith(("arm", "aarch")):
-        return ("ai-edge-litert has no 32-bit ARM build: install 64-bit Raspberry Pi OS for the trained "
-                "models (the heuristic fallbacks play meanwhile)")
+        return "ai-edge-litert has no 32-bit ARM build: install 64-bit Raspberry Pi OS for the trained models"
     if machine in ("x86_64", "amd64", "aarch64", "arm64"):
         return f"install ai-edge-litert (built for numpy 2, used before tflite-runtime): {sys.executable} -m pip install ai-edge-litert"
-    return f"ai-edge-litert has no build for {machine}; the heuristic fallbacks play"
+    return f"ai-edge-litert has no build for {machine}"
 
 
 ABI_SIGNS = ("numpy", "NumPy", "_ARRAY_API", "multiarray")
@@ -108,8 +107,8 @@ def _interpreter_name(cls: Any) -> str:
 def _new_interpreter(path: Path) -> Any:
     """The interpreter for ``path`` with its tensors allocated; ModelError naming the culprit.
 
-    numpy writes its own multi-line warning (with a stack) to stderr on an ABI mismatch: it is
-    captured so the log gets one line, and written through when the load succeeds anyway.
+    numpy writes its own multi-line warning (with a stack) to stderr on an ABI mismatch: stderr is
+    captured while loading so the log gets one line; anything else captured is written through.
     """
     cls = _interpreter_class()
     printed = io.StringIO()
@@ -122,9 +121,9 @@ def _new_interpreter(path: Path) -> Any:
         if abi is not None:  # the file is not to blame: rebuilding it cannot help
             raise ModelError(f"the TFLite interpreter {_interpreter_name(cls)} does not work with numpy {np.__version__} "
                              f"({type(abi).__name__}: {_first_line(abi)}); {interpreter_advice()}") from err
-        raise ModelError(f"{path}: not a valid TFLite model ({_first_line(err)}); rebuild it with make models") from err
-    if printed.getvalue():
         sys.stderr.write(printed.getvalue())
+        raise ModelError(f"{path}: not a valid TFLite model ({_first_line(err)}); rebuild it with make models") from err
+    sys.stderr.write(printed.getvalue())
     return interpreter
 
 

@@ -225,13 +225,16 @@ if [ "$PACKAGE" = 1 ]; then
     fi
   fi
   if [ "$GPIO" = 1 ]; then
-    if [ -x "$(R "$VENV/bin/python")" ] && "$(R "$VENV/bin/python")" -c 'import lgpio' 2>/dev/null; then
+    # lgpio leaves a FIFO (.lgd-nfy*) in its working folder on import: check from a scratch one
+    lg_wd="$(mktemp -d)"
+    if [ -x "$(R "$VENV/bin/python")" ] && (cd "$lg_wd" && LG_WD="$lg_wd" "$(R "$VENV/bin/python")" -c 'import lgpio' 2>/dev/null); then
       say "ok: gpio backend (lgpio)"
     else
       changed "pip install lgpio into $VENV (gpio backend)"
       # shellcheck disable=SC2086
       run "$(R "$VENV/bin/python")" -m pip install --quiet --disable-pip-version-check $PIP_ARGS lgpio
     fi
+    rm -rf "$lg_wd"
   fi
   link="$(R "$BIN_LINK")"
   if [ "$(readlink "$link" 2>/dev/null || true)" = "$VENV/bin/kelly-edge" ]; then

@@ -262,5 +262,6 @@ def test_the_real_package_installs_into_a_staging_root_and_plays_with_five_train
     assert report["models"] == dict.fromkeys(spec.MODEL_NAMES, "trained"), report["models"]
     assert "fallback" not in done.stderr
     assert group_members(root, "kelly-edge") == ["pi"]
+    assert not list(Path.cwd().glob(".lgd-nfy*")), "the installer's lgpio check left a FIFO in the working folder"
     again = install(root, offline=False, sudo_user="pi")
     assert again.rstrip().splitlines()[-1] == "0 changes", again

@@ -11,8 +11,9 @@ OUT    := out
 
 # Building pyaudio needs PortAudio's headers; python-rtmidi's wheel needs ALSA/JACK at run time.
 RUNTIME_DEBS := portaudio19-dev libasound2 python3-venv python3-dev gcc
-# The tests render real pieces (fluidsynth + a GM soundfont) and drive a real JACK server (dummy driver).
-TEST_DEBS    := fluidsynth fluid-soundfont-gm jackd2 libjack-jackd2-0 tmux systemd
+# The tests render real pieces (fluidsynth + a GM soundfont) and drive a real JACK server (dummy driver);
+# the `pi` tests build a Debian arm64 userland (debootstrap) and run the demo in it (qemu-user).
+TEST_DEBS    := fluidsynth fluid-soundfont-gm jackd2 libjack-jackd2-0 tmux systemd qemu-user-static debootstrap
 # The evaluation's real recordings (tools/evaluate/recordings.py): Warzone 2100's soundtracks.
 TEST_DEBS    += warzone2100-music
 
@@ -20,7 +21,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # installed = "install ok installed" (dpkg -s also succeeds for removed packages that left config files)
 installed = dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'install ok installed'
 
-.PHONY: demo test models bench evaluate eval-deps system-deps test-system-deps venv test-venv clean
+.PHONY: demo test test-pi models bench evaluate eval-deps system-deps test-system-deps venv test-venv clean
 
 demo: venv
 	@mkdir -p $(OUT)
@@ -37,6 +38,10 @@ evaluate: eval-deps
 eval-deps: test-venv
 	$(PIP) install -q -e '.[test,evaluate]'
 	$(PIP) install -q --no-deps basic-pitch==0.4.0
+
+# only what a Pi owner installs: wheel, installer, aarch64 under qemu, offline reproducibility
+test-pi: test-venv
+	$(PY) -m pytest -q -m pi
 
 models: test-venv
 	$(PY) -m tools.train all --out models_tflite

@@ -40,8 +40,10 @@ from kelly_edge.models import spec
 REQUIRED: Any = dataclasses.MISSING
 """Default of a key whose value always comes from the enclosing section's default instance."""
 
-REPO_ROOT = Path(kelly_edge.__file__).resolve().parent.parent
-BUNDLED_MODELS_DIR = REPO_ROOT / "models_tflite"
+# The trained models ship inside the package: in the repo kelly_edge/models_tflite is a symlink to
+# the top-level models_tflite/ (where `make models` writes), and a wheel or sdist holds the files
+# themselves, so one path serves the source tree, editable, wheel and sdist installs alike.
+BUNDLED_MODELS_DIR = (Path(kelly_edge.__file__).parent / "models_tflite").resolve()
 
 
 # --- table row helpers -----------------------------------------------------------------------
@@ -686,7 +688,8 @@ def default_config() -> Config:
 def models_dir(config: Config) -> Path:
     """The folder the .tflite files are read from.
 
-    ``models.dir`` null -> the bundled ``<repo root>/models_tflite``; ``~`` is expanded; a relative
+    ``models.dir`` null -> the package's ``models_tflite`` (the repo's top-level folder, through a
+    symlink, in a source tree); ``~`` is expanded; a relative
     path is relative to the folder of the config file (or the working folder when the config did
     not come from a file).
     """

@@ -1,4 +1,9 @@
-"""Run a recording through the engine hop by hop, exactly as the live loop would, into a .mid."""
+"""Run a recording through the engine hop by hop, exactly as the live loop would, into a .mid.
+
+One difference from live: the scheduler only measures the hop budget here (see
+:meth:`Scheduler.measure_only`), so the notes depend on the input, config and models alone, never
+on how fast or busy the machine is. ``run --input --realtime`` rehearses with the live budget.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,6 @@ import logging
 import time
 from pathlib import Path
 from typing import Any
-
-
 
 from kelly_edge.audio.wav import WavReader
 from kelly_edge.engine.engine import Engine
@@ -34,6 +37,7 @@ def run_file(config: Any, input_path: str | Path, midi_out: str | Path, report_p
         info = reader.info
         sink = FileSink(midi_out, bpm=config.tempo.bpm)
         engine = Engine(config, sink, sample_rate=reader.sample_rate)
+        engine.scheduler.measure_only()
         log.info("%s: %s", input_path, info.describe())
         hop = engine.hop_length
         gc.collect()

@@ -10,6 +10,10 @@ model that is always too slow is only probed occasionally.
 Hops whose total processing time exceeded the budget are counted as deadline misses. A model
 whose own run took longer than the whole budget :data:`Scheduler.MAX_OVERRUNS` times in a row can
 never fit: it is reported to the failure handler (the engine then runs its heuristic fallback).
+
+Offline runs (``run --input`` without ``--realtime``) call :meth:`Scheduler.measure_only`: the hop
+times, costs and deadline misses are still measured and reported, but nothing is deferred or taken
+away on wall time, so a file gives the same notes on a fast, slow or loaded machine.
 """
 
 from __future__ import annotations
@@ -48,14 +52,17 @@ class Scheduler:
     ``decay``: factor applied to a deferred model's estimate each time it is deferred, so it is
     retried after a while (0.97: a model that never fits is probed about every 25 hops).
     ``clock``: injectable for tests; ``time.perf_counter`` by default.
+    ``enforce``: defer and time out models on the clock (live); False measures only (offline).
     """
 
     ALPHA = 0.2  # weight of the newest run time in the estimate
     MARGIN = 1.25  # safety factor on the estimate when checking the budget
     MAX_OVERRUNS = 3  # runs in a row over the whole budget before the failure handler takes the model
 
-    def __init__(self, *, budget_s: float = 0.010, decay: float = 0.97, clock: Clock = time.perf_counter) -> None:
+    def __init__(self, *, budget_s: float = 0.010, decay: float = 0.97, clock: Clock = time.perf_counter,
+                 enforce: bool = True) -> None:
         self.budget_s = budget_s
+        self.enforce = enforce
         self.decay = decay
         self.clock = clock
         self.slots: dict[str, ModelSlot] = {}
@@ -79,6 +86,11 @@ class Scheduler:
         slot = self.slots[name]
         slot.call = call
         slot.estimate_s = 0.0
+
+    def measure_only(self) -> None:
+        """Stop governing by wall time (offline runs): every due model runs when asked, none is
+        timed out; hop times and misses are still counted for the report."""
+        self.enforce = False
 
     def begin_hop(self) -> None:
         self._hop_start = self.clock()
@@ -107,7 +119,7 @@ class Scheduler:
         slot = self.slots[name]
         if not (slot.enabled and slot.pending):
             return False
-        if slot.estimate_s * self.MARGIN > self.remaining_s():
+        if self.enforce and slot.estimate_s * self.MARGIN > self.remaining_s():
             slot.deferrals += 1
             slot.estimate_s *= self.decay
             return False
@@ -124,7 +136,7 @@ class Scheduler:
         np.copyto(slot.output, result)
         slot.pending = False
         slot.overruns = slot.overruns + 1 if cost > self.budget_s else 0
-        if slot.overruns >= self.MAX_OVERRUNS and self._on_failure is not None:
+        if self.enforce and slot.overruns >= self.MAX_OVERRUNS and self._on_failure is not None:
             # it can never fit a hop: every probe is a missed deadline. Hand it to the failure
             # handler (the engine swaps in the heuristic fallback) instead of probing forever.
             slot.overruns = 0

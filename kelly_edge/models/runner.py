@@ -13,11 +13,17 @@ units (Hz next to 0..1 chroma) would be crushed by quantisation otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import math
+import platform
+import struct
+import sys
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -40,19 +46,85 @@ class Model(Protocol):
 
 
 def _interpreter_class() -> Any:
-    """The TFLite ``Interpreter`` class, preferring ai-edge-litert; ModelError when neither exists."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
+    """The TFLite ``Interpreter`` class, preferring ai-edge-litert; ModelError when neither imports.
 
-        return Interpreter
-    except ImportError:
-        pass
-    try:
-        from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found,no-redef]
+    A module that is installed but does not import (built for another numpy, a broken install)
+    is named as such, never as "not installed".
+    """
+    broken = []
+    for module in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter"):
+        try:
+            return __import__(module, fromlist=["Interpreter"]).Interpreter
+        except ModuleNotFoundError as err:
+            if err.name is not None and not module.startswith(err.name):
+                broken.append(f"{module.split('.')[0]}: {_first_line(err)}")
+        except Exception as err:  # ImportError from an ABI mismatch, or worse
+            broken.append(f"{module.split('.')[0]}: {_first_line(err)}")
+    if broken:
+        raise ModelError(f"the TFLite interpreter does not import ({'; '.join(broken)}); {interpreter_advice()}")
+    raise ModelError(f"no TFLite interpreter installed; {interpreter_advice()}")
 
-        return Interpreter
-    except ImportError as err:
-        raise ModelError("no TFLite interpreter installed (pip install ai-edge-litert)") from err
+
+def userland_bits() -> int:
+    """32 or 64: the pointer size of this Python, i.e. of the userland (a 32-bit Raspberry Pi OS
+    on a 64-bit kernel says aarch64 in ``platform.machine()`` yet runs armv7l binaries)."""
+    return struct.calcsize("P") * 8
+
+
+def interpreter_advice() -> str:
+    """What this machine's owner can do to get a working interpreter (said, not guessed at)."""
+    machine = platform.machine().lower()
+    if userland_bits() == 32 and machine.startswith(("arm", "aarch")):
+        return "ai-edge-litert has no 32-bit ARM build: install 64-bit Raspberry Pi OS for the trained models"
+    if machine in ("x86_64", "amd64", "aarch64", "arm64"):
+        return f"install ai-edge-litert (built for numpy 2, used before tflite-runtime): {sys.executable} -m pip install ai-edge-litert"
+    return f"ai-edge-litert has no build for {machine}"
+
+
+ABI_SIGNS = ("numpy", "NumPy", "_ARRAY_API", "multiarray")
+
+
+def _abi_mismatch(err: BaseException, printed: str) -> BaseException | None:
+    """The error in ``err``'s chain that says the interpreter was built for another numpy (it
+    imports numpy's C API lazily, at the first interpreter: tflite-runtime 2.14 on numpy 2 raises
+    SystemError from AttributeError ``_ARRAY_API not found``, numpy printing its own warning)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, ImportError) or any(sign in str(seen) for sign in ABI_SIGNS):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return err if "compiled using NumPy" in printed else None
+
+
+def _interpreter_name(cls: Any) -> str:
+    module = getattr(cls, "__module__", "").split(".")[0] or "TFLite"
+    try:
+        return f"{module} {metadata.version(module.replace('_', '-'))}"
+    except metadata.PackageNotFoundError:
+        return module
+
+
+def _new_interpreter(path: Path) -> Any:
+    """The interpreter for ``path`` with its tensors allocated; ModelError naming the culprit.
+
+    numpy writes its own multi-line warning (with a stack) to stderr on an ABI mismatch: stderr is
+    captured while loading so the log gets one line; anything else captured is written through.
+    """
+    cls = _interpreter_class()
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(printed):
+            interpreter = cls(model_path=str(path), num_threads=1)
+            interpreter.allocate_tensors()
+    except Exception as err:  # the interpreter raises ValueError/RuntimeError on bad flatbuffers
+        abi = _abi_mismatch(err, printed.getvalue())
+        if abi is not None:  # the file is not to blame: rebuilding it cannot help
+            raise ModelError(f"the TFLite interpreter {_interpreter_name(cls)} does not work with numpy {np.__version__} "
+                             f"({type(abi).__name__}: {_first_line(abi)}); {interpreter_advice()}") from err
+        sys.stderr.write(printed.getvalue())
+        raise ModelError(f"{path}: not a valid TFLite model ({_first_line(err)}); rebuild it with make models") from err
+    sys.stderr.write(printed.getvalue())
+    return interpreter
 
 
 def _floats(entry: dict[str, Any], key: str, n: int, name: str) -> np.ndarray | None:
@@ -77,13 +149,7 @@ class TfliteModel:
         self.spec = spec
         self.path = path
         entry = entry or {}
-        try:
-            interpreter = _interpreter_class()(model_path=str(path), num_threads=1)
-            interpreter.allocate_tensors()
-        except ModelError:
-            raise
-        except Exception as err:  # the interpreter raises ValueError/RuntimeError on bad flatbuffers
-            raise ModelError(f"{path}: not a valid TFLite model ({_first_line(err)}); rebuild it with make models") from err
+        interpreter = _new_interpreter(path)
         ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
             raise ModelError(f"{path}: expected 1 input and 1 output tensor, found {len(ins)} and {len(outs)}")
@@ -219,7 +285,7 @@ def load_model(spec: ModelSpec, models_dir: Path | None, manifest: dict[str, Any
     path = models_dir / spec.filename
     if not path.is_file():
         reason = f"{path} not found"
-        log.info("%s: %s, using the heuristic fallback", spec.title, reason)
+        log.warning("%s: %s, using the heuristic fallback (no trained model)", spec.title, reason)
         return LoadedModel(spec, fallback, "fallback", reason)
     entry = (manifest if manifest is not None else read_manifest(models_dir)).get(spec.name)
     try:

@@ -235,3 +235,44 @@ _IN_KEY = {key: (*diatonic.tolist(), True) for key, diatonic in _DIATONIC.items(
 """Per key, a tuple over the 61 chord classes: diatonic, or "no chord" (always allowed)."""
 _KEY_CHORDS = {key: tuple(i for i, ok in enumerate(in_key) if ok) for key, in_key in _IN_KEY.items()}
 """Per key, the chord classes of :data:`_IN_KEY`, ascending (so ``max`` breaks ties by the lowest)."""
+
+
+# --- melody shaping -----------------------------------------------------------------------------
+# Tables over a signed interval d (semitones) stored at index d + INTERVAL_OFFSET, so the weights
+# of a voice's whole range relative to one pitch are a slice: no per-step allocation.
+INTERVAL_OFFSET = 127
+LEAP = 5
+"""An interval of at least this many semitones is a leap; the next note should resolve it by step."""
+REPEAT_WEIGHT = 0.3
+"""Weight of repeating the last pitch (a held line is fine now and then, a drone is not)."""
+
+
+def interval_weights(after_leap: int = 0) -> np.ndarray:
+    """(255,) weights of the melodic interval from the last note: steps first, leaps rare.
+
+    ``after_leap`` +1 (the last interval leapt up) or -1 (down): a step back the other way is
+    preferred and anything else is rare (a leap is resolved by step in the opposite direction).
+    """
+    w = np.empty(2 * INTERVAL_OFFSET + 1)
+    for i in range(w.size):
+        d = abs(i - INTERVAL_OFFSET)
+        w[i] = (REPEAT_WEIGHT if d == 0 else 1.0 if d <= 2 else 0.6 if d <= 4 else 0.25 if d <= 7
+                else 0.08 if d <= 12 else 0.01)
+    if after_leap:
+        for i in range(w.size):
+            d = i - INTERVAL_OFFSET
+            if not (1 <= -d * after_leap <= 2):
+                w[i] *= 0.1
+    return w
+
+
+def contour_weights(sigma: float, floor: float = 0.05) -> np.ndarray:
+    """(255,) a bell over the distance from the contour's target pitch, never below ``floor``."""
+    d = np.arange(2 * INTERVAL_OFFSET + 1) - INTERVAL_OFFSET
+    return np.maximum(np.exp(-0.5 * (d / float(sigma)) ** 2), floor)
+
+
+def chord_tone_weights(index: int, low: int, high: int, other: float) -> np.ndarray:
+    """(high - low + 1,) 1.0 on the chord's tones in ``[low, high]``, ``other`` elsewhere (all 1.0 for no chord)."""
+    pcs = chord_pitch_classes(index)
+    return np.array([1.0 if not pcs or p % 12 in pcs else other for p in range(low, high + 1)])

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from kelly_edge.generate.generator import Generator
+from kelly_edge.generate.phrasing import PhrasePlanner
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.notes import PlayedNote, pair_notes
 from kelly_edge.midi.sinks import RecordingSink
@@ -136,6 +137,13 @@ class Run:
     def ccs(self, channel: int) -> list[tuple[float, int, int]]:
         """(t, control, value) of every control change on a config channel."""
         return [(t, m[1], m[2]) for t, m in self.sink.events if m[0] == 0xB0 | (channel - 1)]
+
+
+def phrase_steps(settings: Settings, n_steps: int) -> set[int]:
+    """The steps (0..n_steps-1) outside the melody's breaths, for a run whose gate stays open and
+    whose player is not busy: the generator's phrases come from a PhrasePlanner on its seed."""
+    planner = PhrasePlanner(settings.seed, settings.melody.low, settings.melody.high)
+    return {k for k in range(n_steps) if planner.target(k, busy=False) is not None}
 
 
 OutputsFn = Callable[[int], Outputs]

@@ -80,13 +80,12 @@ VOICING_MEMO_SIZE = 4096
 """Chord voicings remembered per (chord, previous voicing); see ``Generator._chord_voicing``."""
 MODEL_FLOOR = 0.02
 """Weight every in-key note of the melody range gets on top of the model's (top-normalised,
-tempered) weights when the last three notes used two pitches or one: the way out of a loop the
+tempered) weights when the next note must avoid a two-note loop: the way out of a loop the
 model is stuck in. Otherwise the model's weights alone are shaped."""
-OFF_CHORD_ON_BEAT = 0.08
+RECENT_NOTES = 8
+"""Melody notes remembered for the loop guard."""
+OFF_CHORD_ON_BEAT = 0.02
 """Weight factor of a note that is not a tone of the current chord, on a beat."""
-LOOP_PENALTY = 0.03
-"""Weight factor of the pitches of the last three notes when those used only two pitches (or one):
-the next note is a third pitch, so no two-note wobble lasts more than a few notes."""
 CONTOUR_SIGMA = 5.0
 """Semitones: width of the bell around the phrase contour's target pitch."""
 CONTOUR_FLOOR = 0.2
@@ -206,7 +205,9 @@ class Generator:
         self._chord_until = -math.inf
         self._melody_last_on = -math.inf
         self._phrases = PhrasePlanner(int(settings.seed), self._low[MELODY], self._high[MELODY])
-        self._recent: list[int] = []  # the last melody pitches played (at most 3), most recent last
+        self._recent: list[int] = []  # the last melody pitches played, most recent last
+        self._recent_steps: list[int] = []  # their onset steps (absolute 16ths)
+        self._avoid: tuple[int, ...] = ()  # pitches the next note must not take (a loop; theory.loop_guard)
         self._leap = 0  # +1/-1: the last melody interval leapt up/down (to be resolved by step)
         self._room = 1.0
         self._busy = False
@@ -461,6 +462,9 @@ class Generator:
         p_hit = _clip(groove[_G_HIT + step], 0.0, 1.0) * self._density * self._room
         if not u[_U_HIT] < p_hit:
             return
+        self._avoid, rest = theory.loop_guard(self._recent, self._recent_steps, step_index)
+        if rest:  # a slow repeat: any note now would make a two-note loop
+            return
         pitch = self._pick_pitch(melody, u[_U_PITCH], target, step % 4 == 0)
         if pitch is None:
             return
@@ -480,8 +484,9 @@ class Generator:
                 interval = pitch - recent[-1]
                 self._leap = (1 if interval > 0 else -1) if abs(interval) >= theory.LEAP else 0
             recent.append(pitch)
-            if len(recent) > 3:
-                del recent[0]
+            self._recent_steps.append(step_index)
+            if len(recent) > RECENT_NOTES:
+                del recent[0], self._recent_steps[0]
 
     def _plan_ccs(self, t_step: float) -> None:
         if not self._enabled[MELODY]:
@@ -580,7 +585,7 @@ class Generator:
             return self._fallback_pitch(u, target, beat)
         np.divide(wr, top, out=wr)
         np.power(wr, 1.0 / self._temperature, out=wr)  # p^(1/T): the softmax of logits / T
-        if self._looping():
+        if self._avoid:
             wr += self._floor_range
         return self._shape(u, target, beat)
 
@@ -600,18 +605,13 @@ class Generator:
                 return None
         return self._shape(u, target, beat)
 
-    def _looping(self) -> bool:
-        """The last three melody notes used at most two pitches."""
-        r = self._recent
-        return len(r) == 3 and (r[0] == r[1] or r[0] == r[2] or r[1] == r[2])
-
     def _shape(self, u: float, target: float, beat: bool) -> int:
         """Draw a pitch from the weights in ``self._w_range`` (some > 0) times the melodic shaping.
 
         Factors (each a slice of a table made at start-up, so nothing is allocated): the interval
         from the last note (steps first; after a leap, a step back), a bell around the contour's
-        ``target``, chord tones on a ``beat``, and :data:`LOOP_PENALTY` on the pitches of the last
-        three notes when they used at most two. Every factor is > 0, so a pitch the weights allow
+        ``target``, chord tones on a ``beat``; and none of the pitches that would make a two-note loop
+        (:func:`theory.loop_guard`; unless nothing else is possible). Every factor is > 0, so a pitch the weights allow
         stays possible and the model's preferences keep their order among equally shaped notes.
         """
         lo, hi = self._low[MELODY], self._high[MELODY]
@@ -625,10 +625,13 @@ class Generator:
         if beat:
             np.multiply(wr, self._beat_w[self.current_chord], out=wr)
         weights = wr.tolist()
-        if self._looping():
-            for q in set(recent):
-                if lo <= q <= hi:
-                    weights[q - lo] *= LOOP_PENALTY
+        if self._avoid:  # no two-note loop, when the range and key have another pitch
+            kept = [(q - lo, weights[q - lo]) for q in self._avoid if lo <= q <= hi]
+            for i, _ in kept:
+                weights[i] = 0.0
+            if not max(weights) > 0.0:
+                for i, x in kept:
+                    weights[i] = x
         cum = list(itertools.accumulate(weights))
         i = bisect.bisect_right(cum, u * cum[-1])
         if i == len(weights) or weights[i] <= 0.0:

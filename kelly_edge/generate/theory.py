@@ -276,3 +276,48 @@ def chord_tone_weights(index: int, low: int, high: int, other: float) -> np.ndar
     """(high - low + 1,) 1.0 on the chord's tones in ``[low, high]``, ``other`` elsewhere (all 1.0 for no chord)."""
     pcs = chord_pitch_classes(index)
     return np.array([1.0 if not pcs or p % 12 in pcs else other for p in range(low, high + 1)])
+
+
+LOOP_MAX_STEPS = 16
+"""16ths: the longest stretch of three or more melody notes on at most two pitches, first onset
+to last release (a bar). A melody note ends by the next beat, so its release is known ahead."""
+LOOP_BREAK_STEPS = 20
+"""16ths between two onsets that certainly leave a bar of silence between the notes (a note lasts
+at most a beat): a line picked up after that is not a loop."""
+
+
+def loop_guard(pitches: list[int], steps: list[int], now: int) -> tuple[tuple[int, ...], bool]:
+    """What a next melody note at step ``now`` must avoid to make no two-note loop.
+
+    Returns ``(pitches to avoid, rest)``. ``pitches``/``steps``: the last melody notes and their
+    onset steps (absolute 16ths), oldest first. A loop is a stretch of 3 or more consecutive notes
+    (no onset gap of :data:`LOOP_BREAK_STEPS`) on at most two pitches lasting longer than
+    :data:`LOOP_MAX_STEPS`, or of 4 or more notes however short (a wobble). A next note on the
+    last pitch or the one before it in the stretch extends the whole stretch; any other pitch
+    extends only the run of repeats of the last pitch. When both would be a loop (a slow repeat),
+    ``rest`` is True: no note now is the only way out.
+    """
+    n = len(pitches)
+    if n < 2 or now - steps[-1] >= LOOP_BREAK_STEPS:
+        return (), False
+    last = pitches[-1]
+    i = n - 1
+    while i > 0 and pitches[i - 1] == last and steps[i] - steps[i - 1] < LOOP_BREAK_STEPS:
+        i -= 1
+    i_run = i  # the run of repeats of the last pitch starts here
+    other: int | None = None
+    while i > 0 and steps[i] - steps[i - 1] < LOOP_BREAK_STEPS:
+        q = pitches[i - 1]
+        if q != last and other is None:
+            other = q
+        elif q != last and q != other:
+            break
+        i -= 1
+    release = now - now % 4 + 4  # the next note ends by the next beat
+
+    def loop(start: int) -> bool:
+        count = n - start + 1  # with the next note
+        return count >= 4 or (count >= 3 and release - steps[start] > LOOP_MAX_STEPS)
+
+    avoid = ((last,) if other is None else (last, other)) if loop(i) else ()
+    return avoid, bool(avoid) and loop(i_run)

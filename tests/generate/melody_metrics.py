@@ -3,9 +3,10 @@
 Written independently of the generator: they read paired MIDI notes, never its state.
 
 * ``strong_chord_tone_share``: of the melody note-ons within a 16th of a beat, the share whose pitch
-  class is sounding in the chord voice at that instant (notes held by the chord channel).
-* ``longest_two_pitch_bars``: the longest run of consecutive bars (4 beats) in which the melody
-  plays notes and uses at most two distinct pitches. Bars with fewer than 3 notes are not a loop.
+  class is sounding in the chord voice at that instant or ``CHORD_GRACE_S`` later.
+* ``longest_two_pitch_bars``: the longest stretch (first onset to last release, in bars of 4 beats)
+  of at least 3 consecutive melody notes that use at most two distinct pitches, with no silence
+  of a bar or more inside (a line picked up again after a bar's silence is not a loop).
 * ``rests_per_phrase``: phrases are melody spans separated by a rest (a gap of at least a beat);
   the figure is rests / phrases (1.0 = every phrase ends in a breath).
 * ``range_share``: (highest - lowest melody pitch played) / (configured high - low).
@@ -23,11 +24,15 @@ from pathlib import Path
 from kelly_edge.midi.notes import PlayedNote, pair_notes
 
 
+CHORD_GRACE_S = 0.05
+"""A note-on a hair before the chord change (humanised timing) counts against the new chord too."""
+
+
 @dataclass(frozen=True)
 class MelodyMetrics:
     melody_notes: int
     strong_chord_tone_share: float
-    longest_two_pitch_bars: int
+    longest_two_pitch_bars: float
     rests_per_phrase: float
     phrases: int
     range_share: float
@@ -81,23 +86,21 @@ def melody_metrics(
     for n in mel:
         i = bisect.bisect_left(beats, n.start - tol)
         if i < len(beats) and abs(beats[i] - n.start) <= tol:
-            pcs = _sounding_pcs(chords, n.start)
+            pcs = _sounding_pcs(chords, n.start) | _sounding_pcs(chords, n.start + CHORD_GRACE_S)
             if pcs:
                 strong += 1
                 hits += n.note % 12 in pcs
 
-    bars: dict[int, list[int]] = {}
-    for n in mel:
-        b = bisect.bisect_right(beats, n.start + tol) - 1
-        bars.setdefault(max(0, b) // 4, []).append(n.note)
-    longest = run = 0
-    prev = None
-    for bar in sorted(bars):
-        pitches = bars[bar]
-        looping = len(pitches) >= 3 and len(set(pitches)) <= 2
-        run = run + 1 if looping and prev == bar - 1 and run > 0 else (1 if looping else 0)
-        longest = max(longest, run)
-        prev = bar
+    bar_s = 4.0 * beat_s
+    longest_s = 0.0
+    j = 0
+    for i in range(len(mel)):  # the longest stretch of consecutive notes on at most two pitches
+        j = max(j, i)
+        while (j + 1 < len(mel) and mel[j + 1].start - mel[j].end < bar_s
+               and len({n.note for n in mel[i : j + 2]}) <= 2):
+            j += 1
+        if j - i + 1 >= 3:
+            longest_s = max(longest_s, mel[j].end - mel[i].start)
 
     rests = 0
     for a, b in zip(mel, mel[1:]):
@@ -109,7 +112,7 @@ def melody_metrics(
     return MelodyMetrics(
         melody_notes=len(mel),
         strong_chord_tone_share=hits / strong if strong else 0.0,
-        longest_two_pitch_bars=longest,
+        longest_two_pitch_bars=longest_s / bar_s,
         rests_per_phrase=rests / phrases,
         phrases=phrases,
         range_share=(max(pitches) - min(pitches)) / max(1, high - low),
@@ -129,3 +132,36 @@ def metrics_of_run(midi_path: str | Path, report_path: str | Path, *, low: int =
 
 if __name__ == "__main__":  # python -m tests.generate.melody_metrics RUN.mid REPORT.json
     print(json.dumps(asdict(metrics_of_run(sys.argv[1], sys.argv[2])), indent=1))
+
+
+def player_onsets(wav_path: str | Path) -> list[float]:
+    """Onset times (s) of the input, by librosa's onset detector (an independent judge)."""
+    import librosa
+
+    y, sr = librosa.load(str(wav_path), sr=22050, mono=True)
+    return [float(t) for t in librosa.onset.onset_detect(y=y, sr=sr, units="time", backtrack=False)]
+
+
+def density_vs_player(midi_path: str | Path, wav_path: str | Path, *, melody_channel: int = 1,
+                      window_s: float = 4.0) -> tuple[float, float]:
+    """(melody notes/s where the player is busiest, where quietest): windows of ``window_s`` with
+    the player sounding, split at the median of the player's onset rate."""
+    onsets = player_onsets(wav_path)
+    notes, _ = pair_notes(read_midi_events(midi_path))
+    mel = [n.start for n in notes if n.channel == melody_channel - 1]
+    end = max(onsets[-1] if onsets else 0.0, mel[-1] if mel else 0.0)
+    rows = []
+    t = 0.0
+    while t + window_s <= end + 1e-9:
+        player = sum(t <= o < t + window_s for o in onsets) / window_s
+        box = sum(t <= m < t + window_s for m in mel) / window_s
+        if player > 0:
+            rows.append((player, box))
+        t += window_s
+    if len(rows) < 2:
+        return (0.0, 0.0)
+    rows.sort()
+    half = len(rows) // 2
+    quiet = sum(b for _, b in rows[:half]) / half
+    busy = sum(b for _, b in rows[-half:]) / half
+    return (busy, quiet)

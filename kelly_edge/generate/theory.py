@@ -281,6 +281,9 @@ def chord_tone_weights(index: int, low: int, high: int, other: float) -> np.ndar
 LOOP_MAX_STEPS = 16
 """16ths: the longest stretch of three or more melody notes on at most two pitches, first onset
 to last release (a bar). A melody note ends by the next beat, so its release is known ahead."""
+SLOW_REPEAT_STEPS = 8
+"""16ths: a repeat of the last pitch further apart than this leaves no room for a third note
+inside :data:`LOOP_MAX_STEPS`, so it is avoided."""
 LOOP_BREAK_STEPS = 20
 """16ths between two onsets that certainly leave a bar of silence between the notes (a note lasts
 at most a beat): a line picked up after that is not a loop."""
@@ -294,8 +297,9 @@ def loop_guard(pitches: list[int], steps: list[int], now: int) -> tuple[tuple[in
     (no onset gap of :data:`LOOP_BREAK_STEPS`) on at most two pitches lasting longer than
     :data:`LOOP_MAX_STEPS`, or of 4 or more notes however short (a wobble). A next note on the
     last pitch or the one before it in the stretch extends the whole stretch; any other pitch
-    extends only the run of repeats of the last pitch. When both would be a loop (a slow repeat),
-    ``rest`` is True: no note now is the only way out.
+    extends only the run of repeats of the last pitch. When both would be a loop, ``rest`` is
+    True: no note now is the only way out. To keep out of that corner a third repeat of a pitch,
+    or a second one more than :data:`SLOW_REPEAT_STEPS` later, is avoided too.
     """
     n = len(pitches)
     if n < 2 or now - steps[-1] >= LOOP_BREAK_STEPS:
@@ -319,5 +323,10 @@ def loop_guard(pitches: list[int], steps: list[int], now: int) -> tuple[tuple[in
         count = n - start + 1  # with the next note
         return count >= 4 or (count >= 3 and release - steps[start] > LOOP_MAX_STEPS)
 
-    avoid = ((last,) if other is None else (last, other)) if loop(i) else ()
-    return avoid, bool(avoid) and loop(i_run)
+    if loop(i):
+        avoid = (last,) if other is None else (last, other)
+        return avoid, loop(i_run)
+    repeats = n - i_run + 1  # of the last pitch, with the next note
+    if repeats >= 3 or (repeats == 2 and now - steps[i_run] > SLOW_REPEAT_STEPS):
+        return (last,), False  # a repeat now would leave no next note that is not a loop
+    return (), False

@@ -57,6 +57,7 @@ import numpy as np
 
 from kelly_edge.generate import theory
 from kelly_edge.generate.phrasing import BUSY_ONSETS_PER_S, PhrasePlanner
+from kelly_edge.generate.progression import ProgressionMemory
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.notes import ActiveNotes
 from kelly_edge.midi.sinks import MidiSink
@@ -82,6 +83,8 @@ MODEL_FLOOR = 0.02
 """Weight every in-key note of the melody range gets on top of the model's (top-normalised,
 tempered) weights when the next note must avoid a two-note loop: the way out of a loop the
 model is stuck in. Otherwise the model's weights alone are shaped."""
+PROGRESSION_CONFIDENCE = 0.6
+"""A :class:`ProgressionMemory` prediction at least this confident decides the beat's chord."""
 RECENT_NOTES = 8
 """Melody notes remembered for the loop guard."""
 OFF_CHORD_ON_BEAT = 0.02
@@ -159,6 +162,8 @@ class _Note:
 class Generator:
     """Turns model outputs into timed MIDI for three voices; see the module docstring for the rules.
 
+    ``progression``: an optional :class:`ProgressionMemory`; with one, a repeated progression's
+    changes are played on the player's beat once learnt (see :meth:`_follow_progression`).
     ``settings`` is duck-typed: ``seed``, ``melody_density``, ``temperature`` and ``melody``,
     ``chord``, ``bass`` each with ``enabled``, ``channel`` (1..16), ``low``, ``high``.
     Public state read by the engine to build model inputs: ``melody_history`` (last <= 3 melody
@@ -167,8 +172,11 @@ class Generator:
     counts note-ons sent.
     """
 
-    def __init__(self, settings: Any, sink: MidiSink) -> None:
+    def __init__(self, settings: Any, sink: MidiSink, progression: ProgressionMemory | None = None) -> None:
         self._sink = sink
+        self._progression = progression
+        self._h_predicted = np.zeros(spec.HARMONY.n_out)  # the memory's chord as a distribution
+        self._h_predicted_at = 0
         voices = [getattr(settings, name) for name in VOICES]
         self._ch = [mm.wire_channel(int(v.channel)) for v in voices]
         self._low = [int(v.low) for v in voices]
@@ -310,6 +318,8 @@ class Generator:
                 if self._waiting[v]:
                     self._waiting[v] = False
                     self._restrike[v] = True
+            if gate_open and self._progression is not None:
+                harmony = self._follow_progression(step_index // 4, harmony)
             changed = self._decide_chord(harmony) if gate_open else False
             if gate_open:
                 self._plan_chord(t_step, step, step_s, changed)
@@ -416,6 +426,32 @@ class Generator:
             logger.debug("chord %s -> %s", spec.chord_name(self.current_chord), spec.chord_name(new))
         self.current_chord = new
         return changed
+
+    def _follow_progression(self, beat: int, harmony: np.ndarray) -> np.ndarray:
+        """Tell the progression memory what was heard, and let it decide beat ``beat``'s chord.
+
+        ``harmony`` at a beat's planning is the recogniser's view of the audio up to about half
+        a 16th before it, so its most probable chord is the chord heard on the beat before: it is
+        observed as beat ``beat - 1``. When the memory predicts beat ``beat`` with at least
+        :data:`PROGRESSION_CONFIDENCE`, the chord decision gets that chord as a certain
+        distribution (so a predicted change is struck on the beat the player changes, instead of a
+        beat later); otherwise ``harmony`` unchanged (recognition is followed).
+        """
+        memory = self._progression
+        assert memory is not None
+        h = harmony[: spec.N_CHORD_CLASSES]
+        heard = int(h.argmax())
+        confidence = float(h[heard])
+        if math.isfinite(confidence):
+            memory.observe(beat - 1, heard, confidence)
+        chord, p = memory.predict(beat)
+        if p < PROGRESSION_CONFIDENCE:
+            return harmony
+        out = self._h_predicted
+        out[self._h_predicted_at] = 0.0
+        out[chord] = 1.0
+        self._h_predicted_at = chord
+        return out
 
     def _plan_chord(self, t_step: float, step: int, step_s: float, changed: bool) -> None:
         if not self._enabled[CHORD] or self._waiting[CHORD] or self.current_chord == spec.NO_CHORD:

@@ -11,6 +11,7 @@ import numpy as np
 
 from kelly_edge.generate.generator import Generator
 from kelly_edge.generate.phrasing import PhrasePlanner
+from kelly_edge.generate.progression import ProgressionMemory
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.notes import PlayedNote, pair_notes
 from kelly_edge.midi.sinks import RecordingSink
@@ -160,12 +161,13 @@ def run(
     actions: list[tuple[float, Action]] | None = None,
     close: bool = True,
     tail_s: float = 0.5,
+    progression: ProgressionMemory | None = None,
 ) -> Run:
     """Drive a Generator the way the engine does: every hop, plan each step whose grid time is
     less than a step ahead, then advance to the hop's time. ``actions`` (time, fn(gen, now)) run
     at the start of the first hop at or after their time (footswitches, panic...)."""
     sink = RecordingSink()
-    gen = Generator(settings, sink)
+    gen = Generator(settings, sink, progression)
     pending = sorted(actions or [], key=lambda a: a[0])
     steps: list[StepInfo] = []
     next_step = 0

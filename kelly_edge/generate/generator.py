@@ -87,17 +87,17 @@ PROGRESSION_CONFIDENCE = 0.6
 """A :class:`ProgressionMemory` prediction at least this confident decides the beat's chord."""
 RECENT_NOTES = 8
 """Melody notes remembered for the loop guard."""
-OFF_CHORD_ON_BEAT = 0.02
+OFF_CHORD_ON_BEAT = 0.005
 """Weight factor of a note that is not a tone of the current chord, on a beat."""
 CONTOUR_SIGMA = 5.0
 """Semitones: width of the bell around the phrase contour's target pitch."""
 CONTOUR_FLOOR = 0.2
 """The bell's least factor: the contour leans on the model's choice, it does not overrule it."""
-ROOM_FROM_ONSETS_PER_S = 3.0
-ROOM_SCALE_ONSETS_PER_S = 6.0
-MIN_ROOM = 0.3
-"""Leaving room: the melody's hit probability is scaled by ``1 / (1 + max(0, r - 3) / 6)`` for a
-player onset rate ``r`` (onsets per second), at least ``MIN_ROOM``: x0.67 at 6/s, x0.5 at 9/s."""
+ROOM_FROM_ONSETS_PER_S = 2.0
+ROOM_SCALE_ONSETS_PER_S = 3.0
+MIN_ROOM = 0.25
+"""Leaving room: the melody's hit probability is scaled by ``1 / (1 + max(0, r - 2) / 3)`` for a
+player onset rate ``r`` (onsets per second), at least ``MIN_ROOM``: x0.6 at 4/s, x0.43 at 6/s."""
 
 # priorities of events at the same instant: offs first, then CCs, then ons
 _OFF, _CC, _ON = 0, 1, 2

@@ -70,6 +70,7 @@ class Outputs:
     tonic: int = 0
     major: bool = True
     gate_open: bool = True
+    player_onset_rate: float = 0.0
 
     @classmethod
     def default(cls, *, chord: int | None = None, tonic: int = 0, major: bool = True) -> Outputs:
@@ -183,7 +184,7 @@ def run(
             gen.plan_step(
                 step_index=next_step, t_step=t_step, step_s=step_s, tonic=out.tonic, major=out.major,
                 emotion=out.emotion, melody=out.melody, harmony=out.harmony, dynamics=out.dynamics,
-                groove=out.groove, gate_open=out.gate_open,
+                groove=out.groove, gate_open=out.gate_open, player_onset_rate=out.player_onset_rate,
             )
             steps.append(StepInfo(next_step, t_step, out.tonic, out.major, out.gate_open))
             next_step += 1

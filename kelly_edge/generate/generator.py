@@ -29,6 +29,10 @@ Voices (each on its configured channel and inside its configured ``[low, high]``
   pause (gate closed, voice re-enabled, panic) a close voicing with the least movement from the
   previous one is struck, releasing the previous chord at the same instant (note-offs first). It
   is held until the next bar start.
+* **progression memory** (optional, :class:`progression.ProgressionMemory` given to the
+  constructor): at each beat it is told the chord recognised on the beat before; once it has
+  learnt a repeated loop, its confident prediction for the beat is what the chord decision gets
+  (a certain distribution), so the loop's changes are struck on the player's beat.
 * **bass**: the chord root, in the lowest octave of the bass range, on beats 1 and 3, on chord
   changes and after a pause; one beat long or until the next bass note.
 

@@ -138,7 +138,9 @@ def player_onsets(wav_path: str | Path) -> list[float]:
     """Onset times (s) of the input, by librosa's onset detector (an independent judge)."""
     import librosa
 
-    y, sr = librosa.load(str(wav_path), sr=22050, mono=True)
+    from tools.render import load_wav_mono
+
+    y, sr = load_wav_mono(wav_path)
     return [float(t) for t in librosa.onset.onset_detect(y=y, sr=sr, units="time", backtrack=False)]
 
 

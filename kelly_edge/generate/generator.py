@@ -16,11 +16,12 @@ Voices (each on its configured channel and inside its configured ``[low, high]``
   for the player (fewer notes as the player's onset rate rises) decides whether a note starts;
   micro-timing moves it by up to half a step. The pitch is sampled from the melody model's
   distribution at ``temperature``, masked to the range and the key's scale (minor: natural minor +
-  harmonic-minor leading tone), with a small in-key floor, shaped by: a bell around the contour's
-  target, interval weights from the last note (steps preferred, leaps rare and resolved by a step
-  back), chord tones on beats (others x ``OFF_CHORD_ON_BEAT``), and a third pitch after three
-  notes of two. When the distribution has no mass there, the same shaping chooses among the
-  in-key chord tones. Length: the dynamics length ratio x
+  harmonic-minor leading tone), shaped by: a bell around the contour's target, interval weights
+  from the last note (steps preferred, leaps rare and resolved by a step back), chord tones on
+  beats (others x ``OFF_CHORD_ON_BEAT``), and no two-note loop (:func:`theory.loop_guard`: no 3+
+  notes on two pitches for more than a bar, no 4-note wobble; a small in-key floor under the
+  model's weights gives it a way out). When the distribution has no mass there, the same shaping
+  chooses among the in-key chord tones. Length: the dynamics length ratio x
   the time from the step's grid time to the next beat (a quarter-note grid: a full beat for a
   note on the beat, one 16th for the last 16th of a beat), at least ``MIN_NOTE_S``; each new
   melody note ends the previous one.
@@ -623,6 +624,9 @@ class Generator:
         top = float(wr.max())
         if not (top > 0.0 and (top > 1e-6 * total or float(w.sum()) > 1e-6 * total)):
             return self._fallback_pitch(u, target, beat)
+        # the draw only needs the range too: the cumulative sum there equals the full one (adding
+        # zeros is exact), a draw past its end is "none found" as before, and the first maximum
+        # lies inside it
         np.divide(wr, top, out=wr)
         np.power(wr, 1.0 / self._temperature, out=wr)  # p^(1/T): the softmax of logits / T
         if self._avoid:
@@ -648,11 +652,12 @@ class Generator:
     def _shape(self, u: float, target: float, beat: bool) -> int:
         """Draw a pitch from the weights in ``self._w_range`` (some > 0) times the melodic shaping.
 
-        Factors (each a slice of a table made at start-up, so nothing is allocated): the interval
+        Factors (each a slice of a table made at start-up, so no array is allocated): the interval
         from the last note (steps first; after a leap, a step back), a bell around the contour's
-        ``target``, chord tones on a ``beat``; and none of the pitches that would make a two-note loop
-        (:func:`theory.loop_guard`; unless nothing else is possible). Every factor is > 0, so a pitch the weights allow
-        stays possible and the model's preferences keep their order among equally shaped notes.
+        ``target``, chord tones on a ``beat``. Each is > 0, so a pitch the weights allow stays
+        possible and the model's preferences keep their order among equally shaped notes. Then
+        none of the pitches that would make a two-note loop (``self._avoid``, from
+        :func:`theory.loop_guard`), unless nothing else is possible.
         """
         lo, hi = self._low[MELODY], self._high[MELODY]
         wr = self._w_range

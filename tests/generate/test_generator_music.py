@@ -180,7 +180,8 @@ def test_groove_on_quarters_gives_onsets_only_on_quarters() -> None:
     r = run(s, 64, base)
     starts = [n.start for n in r.notes(s.melody.channel)]
     playing = phrase_steps(s, 64)
-    assert sorted(round(t / STEP_S) for t in starts) == sorted(k for k in playing if k % 4 == 0)  # every quarter outside the breaths
+    # every quarter outside the breaths, nothing else
+    assert sorted(round(t / STEP_S) for t in starts) == sorted(k for k in playing if k % 4 == 0)
     assert len(starts) >= 10
     for t in starts:
         assert onsets_near(t) < 1e-9

@@ -15,7 +15,8 @@ CONFIDENT = 0.6  # the confidence the generator acts on (generator.PROGRESSION_C
 
 def ch(name: str) -> int:
     """'C', 'Am', 'G7', 'F#m7', 'Bdim' -> chord class index."""
-    names = {"C": 0, "C#": 1, "Db": 1, "D": 2, "Eb": 3, "E": 4, "F": 5, "F#": 6, "G": 7, "Ab": 8, "A": 9, "Bb": 10, "B": 11}
+    names = {"C": 0, "C#": 1, "Db": 1, "D": 2, "Eb": 3, "E": 4, "F": 5, "F#": 6, "G": 7, "Ab": 8, "A": 9,
+             "Bb": 10, "B": 11}
     root = name[:2] if name[:2] in names else name[:1]
     quality = {"": "maj", "m": "min", "7": "7", "m7": "m7", "dim": "dim"}[name[len(root):]]
     return spec.chord_index(names[root], quality)
@@ -110,7 +111,7 @@ def test_a_new_loop_after_a_departure_is_learnt_in_turn() -> None:
     start = 3 * len(first) + len(second) + 4
     for b in changes(stream):
         if b >= start:
-            assert preds[b] [0] == stream[b] and preds[b][1] >= CONFIDENT, b
+            assert preds[b][0] == stream[b] and preds[b][1] >= CONFIDENT, b
 
 
 def test_low_confidence_beats_neither_confirm_nor_break_the_loop() -> None:

@@ -90,6 +90,9 @@ tempered) weights when the next note must avoid a two-note loop: the way out of 
 model is stuck in. Otherwise the model's weights alone are shaped."""
 PROGRESSION_CONFIDENCE = 0.6
 """A :class:`ProgressionMemory` prediction at least this confident decides the beat's chord."""
+RECOGNITION_LAG_BEATS = 1
+"""The harmony distribution a beat is planned with names the chord heard this many beats before
+(planning runs before the beat sounds, so at least 1; a decoder with more lag adds its own)."""
 RECENT_NOTES = 8
 """Melody notes remembered for the loop guard."""
 OFF_CHORD_ON_BEAT = 0.005
@@ -437,7 +440,7 @@ class Generator:
 
         ``harmony`` at a beat's planning is the recogniser's view of the audio up to about half
         a 16th before it, so its most probable chord is the chord heard on the beat before: it is
-        observed as beat ``beat - 1``. When the memory predicts beat ``beat`` with at least
+        observed as beat ``beat - RECOGNITION_LAG_BEATS``. When the memory predicts beat ``beat`` with at least
         :data:`PROGRESSION_CONFIDENCE`, the chord decision gets that chord as a certain
         distribution (so a predicted change is struck on the beat the player changes, instead of a
         beat later); otherwise ``harmony`` unchanged (recognition is followed).
@@ -448,7 +451,7 @@ class Generator:
         heard = int(h.argmax())
         confidence = float(h[heard])
         if math.isfinite(confidence):
-            memory.observe(beat - 1, heard, confidence)
+            memory.observe(beat - RECOGNITION_LAG_BEATS, heard, confidence)
         chord, p = memory.predict(beat)
         if p < PROGRESSION_CONFIDENCE:
             return harmony

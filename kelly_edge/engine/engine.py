@@ -297,7 +297,7 @@ class Engine:
                 step_index=k, t_step=grid.time_of(k), step_s=grid.step_s, tonic=ctx.tonic, major=ctx.major,
                 emotion=self._emotion_for_generator(), melody=sched.output("melody"),
                 harmony=sched.output("harmony"), dynamics=sched.output("dynamics"), groove=sched.output("groove"),
-                gate_open=gate_open,
+                gate_open=gate_open, player_onset_rate=float(ctx.descriptors[Desc.INDEX["onset_rate"]]),
             )
             self.stats.played.step(k, grid.time_of(k), grid.bpm, self.generator.current_chord, gate_open)
             self._next_step += 1

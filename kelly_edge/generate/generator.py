@@ -9,11 +9,19 @@ be left hanging (the original plugin's stuck-note risk).
 
 Voices (each on its configured channel and inside its configured ``[low, high]``):
 
-* **melody** (monophonic): on each step a seeded draw against the groove's hit probability x
-  ``melody_density`` decides whether a note starts; micro-timing moves it by up to half a step; the
-  pitch is sampled from the melody distribution at ``temperature``, masked to the range and the
-  key's scale (minor: natural minor + harmonic-minor leading tone), falling back to the nearest
-  in-key chord tone when the distribution has no mass there. Length: the dynamics length ratio x
+* **melody** (monophonic), in phrases (:class:`phrasing.PhrasePlanner`): 1-2 bars from a bar line,
+  each ending in a rest of 1-2 beats (2 when the player is busy), each with a contour (arch, rise
+  or fall) around a register centre that moves from phrase to phrase across the range. Outside a
+  rest, a seeded draw against the groove's hit probability x ``melody_density`` x the room left
+  for the player (fewer notes as the player's onset rate rises) decides whether a note starts;
+  micro-timing moves it by up to half a step. The pitch is sampled from the melody model's
+  distribution at ``temperature``, masked to the range and the key's scale (minor: natural minor +
+  harmonic-minor leading tone), shaped by: a bell around the contour's target, interval weights
+  from the last note (steps preferred, leaps rare and resolved by a step back), chord tones on
+  beats (others x ``OFF_CHORD_ON_BEAT``), and no two-note loop (:func:`theory.loop_guard`: no 3+
+  notes on two pitches for more than a bar, no 4-note wobble; a small in-key floor under the
+  model's weights gives it a way out). When the distribution has no mass there, the same shaping
+  chooses among the in-key chord tones. Length: the dynamics length ratio x
   the time from the step's grid time to the next beat (a quarter-note grid: a full beat for a
   note on the beat, one 16th for the last 16th of a beat), at least ``MIN_NOTE_S``; each new
   melody note ends the previous one.
@@ -22,6 +30,10 @@ Voices (each on its configured channel and inside its configured ``[low, high]``
   pause (gate closed, voice re-enabled, panic) a close voicing with the least movement from the
   previous one is struck, releasing the previous chord at the same instant (note-offs first). It
   is held until the next bar start.
+* **progression memory** (optional, :class:`progression.ProgressionMemory` given to the
+  constructor): at each beat it is told the chord recognised on the beat before; once it has
+  learnt a repeated loop, its confident prediction for the beat is what the chord decision gets
+  (a certain distribution), so the loop's changes are struck on the player's beat.
 * **bass**: the chord root, in the lowest octave of the bass range, on beats 1 and 3, on chord
   changes and after a pause; one beat long or until the next bass note.
 
@@ -49,6 +61,8 @@ from typing import Any
 import numpy as np
 
 from kelly_edge.generate import theory
+from kelly_edge.generate.phrasing import BUSY_ONSETS_PER_S, PhrasePlanner
+from kelly_edge.generate.progression import ProgressionMemory
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.notes import ActiveNotes
 from kelly_edge.midi.sinks import MidiSink
@@ -70,6 +84,28 @@ CC_MIN_CHANGE = 2
 MELODY_CCS = (mm.CC_MODULATION, mm.CC_EXPRESSION, mm.CC_BRIGHTNESS)
 VOICING_MEMO_SIZE = 4096
 """Chord voicings remembered per (chord, previous voicing); see ``Generator._chord_voicing``."""
+MODEL_FLOOR = 0.02
+"""Weight every in-key note of the melody range gets on top of the model's (top-normalised,
+tempered) weights when the next note must avoid a two-note loop: the way out of a loop the
+model is stuck in. Otherwise the model's weights alone are shaped."""
+PROGRESSION_CONFIDENCE = 0.6
+"""A :class:`ProgressionMemory` prediction at least this confident decides the beat's chord."""
+RECOGNITION_LAG_BEATS = 1
+"""The harmony distribution a beat is planned with names the chord heard this many beats before
+(planning runs before the beat sounds, so at least 1; a decoder with more lag adds its own)."""
+RECENT_NOTES = 8
+"""Melody notes remembered for the loop guard."""
+OFF_CHORD_ON_BEAT = 0.005
+"""Weight factor of a note that is not a tone of the current chord, on a beat."""
+CONTOUR_SIGMA = 5.0
+"""Semitones: width of the bell around the phrase contour's target pitch."""
+CONTOUR_FLOOR = 0.2
+"""The bell's least factor: the contour leans on the model's choice, it does not overrule it."""
+ROOM_FROM_ONSETS_PER_S = 2.0
+ROOM_SCALE_ONSETS_PER_S = 3.0
+MIN_ROOM = 0.25
+"""Leaving room: the melody's hit probability is scaled by ``1 / (1 + max(0, r - 2) / 3)`` for a
+player onset rate ``r`` (onsets per second), at least ``MIN_ROOM``: x0.6 at 4/s, x0.43 at 6/s."""
 
 # priorities of events at the same instant: offs first, then CCs, then ons
 _OFF, _CC, _ON = 0, 1, 2
@@ -134,6 +170,8 @@ class _Note:
 class Generator:
     """Turns model outputs into timed MIDI for three voices; see the module docstring for the rules.
 
+    ``progression``: an optional :class:`ProgressionMemory`; with one, a repeated progression's
+    changes are played on the player's beat once learnt (see :meth:`_follow_progression`).
     ``settings`` is duck-typed: ``seed``, ``melody_density``, ``temperature`` and ``melody``,
     ``chord``, ``bass`` each with ``enabled``, ``channel`` (1..16), ``low``, ``high``.
     Public state read by the engine to build model inputs: ``melody_history`` (last <= 3 melody
@@ -142,8 +180,11 @@ class Generator:
     counts note-ons sent.
     """
 
-    def __init__(self, settings: Any, sink: MidiSink) -> None:
+    def __init__(self, settings: Any, sink: MidiSink, progression: ProgressionMemory | None = None) -> None:
         self._sink = sink
+        self._progression = progression
+        self._h_predicted = np.zeros(spec.HARMONY.n_out)  # the memory's chord as a distribution
+        self._h_predicted_at = 0
         voices = [getattr(settings, name) for name in VOICES]
         self._ch = [mm.wire_channel(int(v.channel)) for v in voices]
         self._low = [int(v.low) for v in voices]
@@ -179,6 +220,13 @@ class Generator:
         self._voicing: tuple[int, ...] = ()
         self._chord_until = -math.inf
         self._melody_last_on = -math.inf
+        self._phrases = PhrasePlanner(int(settings.seed), self._low[MELODY], self._high[MELODY])
+        self._recent: list[int] = []  # the last melody pitches played, most recent last
+        self._recent_steps: list[int] = []  # their onset steps (absolute 16ths)
+        self._avoid: tuple[int, ...] = ()  # pitches the next note must not take (a loop; theory.loop_guard)
+        self._leap = 0  # +1/-1: the last melody interval leapt up/down (to be resolved by step)
+        self._room = 1.0
+        self._busy = False
         self._cc_last = [-1, -1, -1]
         self.notes_started = 0
 
@@ -201,6 +249,11 @@ class Generator:
         self._p_range = self._p[lo : hi + 1]
         self._mask_range = self._mel_mask[lo : hi + 1]
         self._w_range = self._w[lo : hi + 1]
+        self._floor_range = np.zeros(hi - lo + 1)  # MODEL_FLOOR on the in-key notes of the range
+        self._interval_w = {d: theory.interval_weights(d) for d in (-1, 0, 1)}
+        self._contour_w = theory.contour_weights(CONTOUR_SIGMA, CONTOUR_FLOOR)
+        self._beat_w = [theory.chord_tone_weights(c, lo, hi, OFF_CHORD_ON_BEAT) for c in range(spec.N_CHORD_CLASSES)]
+        self._chord_tones = [theory.chord_tone_weights(c, lo, hi, 0.0) for c in range(spec.N_CHORD_CLASSES)]
         self._hp = np.zeros(spec.N_CHORD_CLASSES)
         self._dyn: list[float] = [0.0] * spec.DYNAMICS.n_out
         self._bass_pitch: list[int | None] = [
@@ -239,6 +292,7 @@ class Generator:
         dynamics: np.ndarray,
         groove: np.ndarray,
         gate_open: bool,
+        player_onset_rate: float = 0.0,
     ) -> None:
         """Decide and queue the events of 16th step ``step_index`` (grid time ``t_step`` seconds).
 
@@ -246,6 +300,8 @@ class Generator:
         (16,), ``groove`` (32,) per the spec; the arrays are read, never kept. ``step_s`` is the
         16th duration at the current tempo. ``emotion`` (64,) is accepted for completeness: the
         models have already conditioned their outputs on it. ``gate_open`` False: no note-ons.
+        ``player_onset_rate``: the player's onsets per second (the feature context's ``onset_rate``
+        descriptor); the busier the player, the more room the melody leaves.
         """
         del emotion
         if self._closed:
@@ -260,6 +316,9 @@ class Generator:
         self._u = self._next_draws(beat)
         self._set_key(int(tonic) % 12, bool(major))
         self._read_dynamics(dynamics)
+        rate = _clip(player_onset_rate, 0.0, 100.0)
+        self._room = max(MIN_ROOM, 1.0 / (1.0 + max(0.0, rate - ROOM_FROM_ONSETS_PER_S) / ROOM_SCALE_ONSETS_PER_S))
+        self._busy = rate > BUSY_ONSETS_PER_S
         if not gate_open:
             self._restrike[CHORD] = self._restrike[BASS] = True
         if beat:
@@ -267,13 +326,15 @@ class Generator:
                 if self._waiting[v]:
                     self._waiting[v] = False
                     self._restrike[v] = True
+            if gate_open and self._progression is not None:
+                harmony = self._follow_progression(step_index // 4, harmony)
             changed = self._decide_chord(harmony) if gate_open else False
             if gate_open:
                 self._plan_chord(t_step, step, step_s, changed)
                 self._plan_bass(t_step, step, step_s, changed)
             self._plan_ccs(t_step)
         if gate_open:
-            self._plan_melody(t_step, step, step_s, melody, groove)
+            self._plan_melody(t_step, step_index, step_s, melody, groove)
         if step == spec.N_STEPS - 1:
             self._publish_bar()
             self._bar = bar + 1
@@ -374,6 +435,32 @@ class Generator:
         self.current_chord = new
         return changed
 
+    def _follow_progression(self, beat: int, harmony: np.ndarray) -> np.ndarray:
+        """Tell the progression memory what was heard, and let it decide beat ``beat``'s chord.
+
+        ``harmony`` at a beat's planning is the recogniser's view of the audio up to about half
+        a 16th before it, so its most probable chord is the chord heard on the beat before: it is
+        observed as beat ``beat - RECOGNITION_LAG_BEATS``. When the memory predicts beat ``beat`` with at least
+        :data:`PROGRESSION_CONFIDENCE`, the chord decision gets that chord as a certain
+        distribution (so a predicted change is struck on the beat the player changes, instead of a
+        beat later); otherwise ``harmony`` unchanged (recognition is followed).
+        """
+        memory = self._progression
+        assert memory is not None
+        h = harmony[: spec.N_CHORD_CLASSES]
+        heard = int(h.argmax())
+        confidence = float(h[heard])
+        if math.isfinite(confidence):
+            memory.observe(beat - RECOGNITION_LAG_BEATS, heard, confidence)
+        chord, p = memory.predict(beat)
+        if p < PROGRESSION_CONFIDENCE:
+            return harmony
+        out = self._h_predicted
+        out[self._h_predicted_at] = 0.0
+        out[chord] = 1.0
+        self._h_predicted_at = chord
+        return out
+
     def _plan_chord(self, t_step: float, step: int, step_s: float, changed: bool) -> None:
         if not self._enabled[CHORD] or self._waiting[CHORD] or self.current_chord == spec.NO_CHORD:
             return
@@ -406,14 +493,23 @@ class Generator:
         t_off = max(t_step + 4 * step_s, t + MIN_NOTE_S)
         self._add_note(BASS, pitch, self._velocity(BASS, step, _U_BASS_SPREAD, _U_BASS_HUMAN), t, t_off)
 
-    def _plan_melody(self, t_step: float, step: int, step_s: float, melody: np.ndarray, groove: np.ndarray) -> None:
+    def _plan_melody(
+        self, t_step: float, step_index: int, step_s: float, melody: np.ndarray, groove: np.ndarray
+    ) -> None:
         if not self._enabled[MELODY] or self._waiting[MELODY]:
             return
+        target = self._phrases.target(step_index, self._busy)
+        if target is None:  # the phrase's breath
+            return
+        step = step_index % spec.N_STEPS
         u = self._u
-        p_hit = _clip(groove[_G_HIT + step], 0.0, 1.0) * self._density
+        p_hit = _clip(groove[_G_HIT + step], 0.0, 1.0) * self._density * self._room
         if not u[_U_HIT] < p_hit:
             return
-        pitch = self._pick_pitch(melody, u[_U_PITCH])
+        self._avoid, rest = theory.loop_guard(self._recent, self._recent_steps, step_index)
+        if rest:  # a slow repeat: any note now would make a two-note loop
+            return
+        pitch = self._pick_pitch(melody, u[_U_PITCH], target, step % 4 == 0)
         if pitch is None:
             return
         humanize = self._dyn[_D_HUMANIZE]
@@ -427,6 +523,14 @@ class Generator:
             self._melody_last_on = t
             self.melody_history = (*self.melody_history[-2:], pitch)
             self._bar_hits[step] = 1.0
+            recent = self._recent
+            if recent:
+                interval = pitch - recent[-1]
+                self._leap = (1 if interval > 0 else -1) if abs(interval) >= theory.LEAP else 0
+            recent.append(pitch)
+            self._recent_steps.append(step_index)
+            if len(recent) > RECENT_NOTES:
+                del recent[0], self._recent_steps[0]
 
     def _plan_ccs(self, t_step: float) -> None:
         if not self._enabled[MELODY]:
@@ -462,6 +566,7 @@ class Generator:
         self._scale_pcs = theory.scale_pitch_classes(tonic, major)
         theory.scale_note_mask(tonic, major, self._mel_mask)
         self._mel_mask *= self._range_mask
+        np.multiply(self._mask_range, MODEL_FLOOR, out=self._floor_range)
 
     def _chord_voicing(self) -> tuple[int, ...]:
         """:func:`theory.choose_voicing` of the current chord from the previous voicing, memoised.
@@ -503,8 +608,9 @@ class Generator:
         v += d[_D_HUMANIZE] * HUMANIZE_VELOCITY * (2.0 * u[i_human] - 1.0)
         return min(127, max(1, round(v)))
 
-    def _pick_pitch(self, melody: np.ndarray, u: float) -> int | None:
-        """Sample a melody note from the (128,) distribution at the temperature, in range and key."""
+    def _pick_pitch(self, melody: np.ndarray, u: float, target: float, beat: bool) -> int | None:
+        """Sample a melody note from the (128,) distribution at the temperature, in range and key,
+        shaped by the phrase (``target``: the contour's pitch here) and the beat; see :meth:`_shape`."""
         p, w, wr = self._p, self._w, self._w_range
         np.copyto(p, melody[:128])
         np.maximum(p, 0.0, out=p)
@@ -520,29 +626,65 @@ class Generator:
         np.multiply(self._p_range, self._mask_range, out=wr)
         top = float(wr.max())
         if not (top > 0.0 and (top > 1e-6 * total or float(w.sum()) > 1e-6 * total)):
-            return self._fallback_pitch()
+            return self._fallback_pitch(u, target, beat)
         # the draw only needs the range too: the cumulative sum there equals the full one (adding
         # zeros is exact), a draw past its end is "none found" as before, and the first maximum
         # lies inside it
         np.divide(wr, top, out=wr)
         np.power(wr, 1.0 / self._temperature, out=wr)  # p^(1/T): the softmax of logits / T
+        if self._avoid:
+            wr += self._floor_range
+        return self._shape(u, target, beat)
+
+    def _fallback_pitch(self, u: float, target: float, beat: bool) -> int | None:
+        """The model has no mass in range and key: the same shaping over the in-key chord tones
+        (the tonic triad's when the chord has none in range, the scale's when that has none)."""
+        wr = self._w_range
+        assert self._key is not None
+        tonic, major = self._key
+        for chord in (self.current_chord, spec.chord_index(tonic, "maj" if major else "min")):
+            np.multiply(self._chord_tones[chord], self._mask_range, out=wr)
+            if float(wr.max()) > 0.0:
+                break
+        else:
+            np.copyto(wr, self._mask_range)
+            if not float(wr.max()) > 0.0:
+                return None
+        return self._shape(u, target, beat)
+
+    def _shape(self, u: float, target: float, beat: bool) -> int:
+        """Draw a pitch from the weights in ``self._w_range`` (some > 0) times the melodic shaping.
+
+        Factors (each a slice of a table made at start-up, so no array is allocated): the interval
+        from the last note (steps first; after a leap, a step back), a bell around the contour's
+        ``target``, chord tones on a ``beat``. Each is > 0, so a pitch the weights allow stays
+        possible and the model's preferences keep their order among equally shaped notes. Then
+        none of the pitches that would make a two-note loop (``self._avoid``, from
+        :func:`theory.loop_guard`), unless nothing else is possible.
+        """
+        lo, hi = self._low[MELODY], self._high[MELODY]
+        wr = self._w_range
+        off = theory.INTERVAL_OFFSET
+        recent = self._recent
+        ref = recent[-1] if recent else int(round(target))
+        np.multiply(wr, self._interval_w[self._leap][lo - ref + off : hi - ref + off + 1], out=wr)
+        aim = int(round(target))
+        np.multiply(wr, self._contour_w[lo - aim + off : hi - aim + off + 1], out=wr)
+        if beat:
+            np.multiply(wr, self._beat_w[self.current_chord], out=wr)
         weights = wr.tolist()
+        if self._avoid:  # no two-note loop, when the range and key have another pitch
+            kept = [(q - lo, weights[q - lo]) for q in self._avoid if lo <= q <= hi]
+            for i, _ in kept:
+                weights[i] = 0.0
+            if not max(weights) > 0.0:
+                for i, x in kept:
+                    weights[i] = x
         cum = list(itertools.accumulate(weights))
         i = bisect.bisect_right(cum, u * cum[-1])
         if i == len(weights) or weights[i] <= 0.0:
             i = weights.index(max(weights))
-        return self._low[MELODY] + i
-
-    def _fallback_pitch(self) -> int | None:
-        """The in-key chord tone nearest the last melody note (tonic triad when no chord fits)."""
-        lo, hi = self._low[MELODY], self._high[MELODY]
-        assert self._key is not None
-        pcs = tuple(pc for pc in theory.chord_pitch_classes(self.current_chord) if pc in self._scale_pcs)
-        if not pcs:
-            pcs = theory.tonic_triad(*self._key)
-        ref = self.melody_history[-1] if self.melody_history else (lo + hi) / 2.0
-        pitch = theory.nearest_pitch(pcs, ref, lo, hi)
-        return pitch if pitch is not None else theory.nearest_pitch(self._scale_pcs, ref, lo, hi)
+        return lo + i
 
     def _publish_bar(self) -> None:
         np.copyto(self.prev_hits, self._bar_hits)

@@ -235,3 +235,98 @@ _IN_KEY = {key: (*diatonic.tolist(), True) for key, diatonic in _DIATONIC.items(
 """Per key, a tuple over the 61 chord classes: diatonic, or "no chord" (always allowed)."""
 _KEY_CHORDS = {key: tuple(i for i, ok in enumerate(in_key) if ok) for key, in_key in _IN_KEY.items()}
 """Per key, the chord classes of :data:`_IN_KEY`, ascending (so ``max`` breaks ties by the lowest)."""
+
+
+# --- melody shaping -----------------------------------------------------------------------------
+# Tables over a signed interval d (semitones) stored at index d + INTERVAL_OFFSET, so the weights
+# of a voice's whole range relative to one pitch are a slice: no per-step allocation.
+INTERVAL_OFFSET = 127
+LEAP = 5
+"""An interval of at least this many semitones is a leap; the next note should resolve it by step."""
+REPEAT_WEIGHT = 0.3
+"""Weight of repeating the last pitch (a held line is fine now and then, a drone is not)."""
+
+
+def interval_weights(after_leap: int = 0) -> np.ndarray:
+    """(255,) weights of the melodic interval from the last note: steps first, leaps rare.
+
+    ``after_leap`` +1 (the last interval leapt up) or -1 (down): a step back the other way is
+    preferred and anything else is rare (a leap is resolved by step in the opposite direction).
+    """
+    w = np.empty(2 * INTERVAL_OFFSET + 1)
+    for i in range(w.size):
+        d = abs(i - INTERVAL_OFFSET)
+        w[i] = (REPEAT_WEIGHT if d == 0 else 1.0 if d <= 2 else 0.6 if d <= 4 else 0.25 if d <= 7
+                else 0.08 if d <= 12 else 0.01)
+    if after_leap:
+        for i in range(w.size):
+            d = i - INTERVAL_OFFSET
+            if not (1 <= -d * after_leap <= 2):
+                w[i] *= 0.1
+    return w
+
+
+def contour_weights(sigma: float, floor: float = 0.05) -> np.ndarray:
+    """(255,) a bell over the distance from the contour's target pitch, never below ``floor``."""
+    d = np.arange(2 * INTERVAL_OFFSET + 1) - INTERVAL_OFFSET
+    return np.maximum(np.exp(-0.5 * (d / float(sigma)) ** 2), floor)
+
+
+def chord_tone_weights(index: int, low: int, high: int, other: float) -> np.ndarray:
+    """(high - low + 1,) 1.0 on the chord's tones in ``[low, high]``, ``other`` elsewhere (all 1.0 for no chord)."""
+    pcs = chord_pitch_classes(index)
+    return np.array([1.0 if not pcs or p % 12 in pcs else other for p in range(low, high + 1)])
+
+
+LOOP_MAX_STEPS = 16
+"""16ths: the longest stretch of three or more melody notes on at most two pitches, first onset
+to last release (a bar). A melody note ends by the next beat, so its release is known ahead."""
+SLOW_REPEAT_STEPS = 8
+"""16ths: a repeat of the last pitch further apart than this leaves no room for a third note
+inside :data:`LOOP_MAX_STEPS`, so it is avoided."""
+LOOP_BREAK_STEPS = 20
+"""16ths between two onsets that certainly leave a bar of silence between the notes (a note lasts
+at most a beat): a line picked up after that is not a loop."""
+
+
+def loop_guard(pitches: list[int], steps: list[int], now: int) -> tuple[tuple[int, ...], bool]:
+    """What a next melody note at step ``now`` must avoid to make no two-note loop.
+
+    Returns ``(pitches to avoid, rest)``. ``pitches``/``steps``: the last melody notes and their
+    onset steps (absolute 16ths), oldest first. A loop is a stretch of 3 or more consecutive notes
+    (no onset gap of :data:`LOOP_BREAK_STEPS`) on at most two pitches lasting longer than
+    :data:`LOOP_MAX_STEPS`, or of 4 or more notes however short (a wobble). A next note on the
+    last pitch or the one before it in the stretch extends the whole stretch; any other pitch
+    extends only the run of repeats of the last pitch. When both would be a loop, ``rest`` is
+    True: no note now is the only way out. To keep out of that corner a third repeat of a pitch,
+    or a second one more than :data:`SLOW_REPEAT_STEPS` later, is avoided too.
+    """
+    n = len(pitches)
+    if n < 2 or now - steps[-1] >= LOOP_BREAK_STEPS:
+        return (), False
+    last = pitches[-1]
+    i = n - 1
+    while i > 0 and pitches[i - 1] == last and steps[i] - steps[i - 1] < LOOP_BREAK_STEPS:
+        i -= 1
+    i_run = i  # the run of repeats of the last pitch starts here
+    other: int | None = None
+    while i > 0 and steps[i] - steps[i - 1] < LOOP_BREAK_STEPS:
+        q = pitches[i - 1]
+        if q != last and other is None:
+            other = q
+        elif q != last and q != other:
+            break
+        i -= 1
+    release = now - now % 4 + 4  # the next note ends by the next beat
+
+    def loop(start: int) -> bool:
+        count = n - start + 1  # with the next note
+        return count >= 4 or (count >= 3 and release - steps[start] > LOOP_MAX_STEPS)
+
+    if loop(i):
+        avoid = (last,) if other is None else (last, other)
+        return avoid, loop(i_run)
+    repeats = n - i_run + 1  # of the last pitch, with the next note
+    if repeats >= 3 or (repeats == 2 and now - steps[i_run] > SLOW_REPEAT_STEPS):
+        return (last,), False  # a repeat now would leave no next note that is not a loop
+    return (), False

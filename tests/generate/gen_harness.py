@@ -10,6 +10,8 @@ from typing import Callable
 import numpy as np
 
 from kelly_edge.generate.generator import Generator
+from kelly_edge.generate.phrasing import PhrasePlanner
+from kelly_edge.generate.progression import ProgressionMemory
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.notes import PlayedNote, pair_notes
 from kelly_edge.midi.sinks import RecordingSink
@@ -68,6 +70,7 @@ class Outputs:
     tonic: int = 0
     major: bool = True
     gate_open: bool = True
+    player_onset_rate: float = 0.0
 
     @classmethod
     def default(cls, *, chord: int | None = None, tonic: int = 0, major: bool = True) -> Outputs:
@@ -138,6 +141,13 @@ class Run:
         return [(t, m[1], m[2]) for t, m in self.sink.events if m[0] == 0xB0 | (channel - 1)]
 
 
+def phrase_steps(settings: Settings, n_steps: int) -> set[int]:
+    """The steps (0..n_steps-1) outside the melody's breaths, for a run whose gate stays open and
+    whose player is not busy: the generator's phrases come from a PhrasePlanner on its seed."""
+    planner = PhrasePlanner(settings.seed, settings.melody.low, settings.melody.high)
+    return {k for k in range(n_steps) if planner.target(k, busy=False) is not None}
+
+
 OutputsFn = Callable[[int], Outputs]
 Action = Callable[[Generator, float], None]
 
@@ -152,12 +162,13 @@ def run(
     actions: list[tuple[float, Action]] | None = None,
     close: bool = True,
     tail_s: float = 0.5,
+    progression: ProgressionMemory | None = None,
 ) -> Run:
     """Drive a Generator the way the engine does: every hop, plan each step whose grid time is
     less than a step ahead, then advance to the hop's time. ``actions`` (time, fn(gen, now)) run
     at the start of the first hop at or after their time (footswitches, panic...)."""
     sink = RecordingSink()
-    gen = Generator(settings, sink)
+    gen = Generator(settings, sink, progression)
     pending = sorted(actions or [], key=lambda a: a[0])
     steps: list[StepInfo] = []
     next_step = 0
@@ -173,7 +184,7 @@ def run(
             gen.plan_step(
                 step_index=next_step, t_step=t_step, step_s=step_s, tonic=out.tonic, major=out.major,
                 emotion=out.emotion, melody=out.melody, harmony=out.harmony, dynamics=out.dynamics,
-                groove=out.groove, gate_open=out.gate_open,
+                groove=out.groove, gate_open=out.gate_open, player_onset_rate=out.player_onset_rate,
             )
             steps.append(StepInfo(next_step, t_step, out.tonic, out.major, out.gate_open))
             next_step += 1

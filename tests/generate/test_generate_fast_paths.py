@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from kelly_edge.generate import theory
+from kelly_edge.generate.phrasing import PhrasePlanner
 from kelly_edge.midi import messages as mm
 from kelly_edge.models import spec
 from tests.generate.gen_harness import D_HUMANIZE, HIT, MICRO, Outputs, Settings, Voice, check_invariants, run
@@ -142,7 +143,10 @@ def test_every_struck_voicing_is_the_search_from_the_previous_one(chord_range: t
 
 
 def test_melody_onsets_follow_the_seeds_draws_nine_per_planned_step() -> None:
-    """Draws are taken in blocks, but step k still gets the k-th run of nine (gate closed or not)."""
+    """Draws are taken in blocks, but step k still gets the k-th run of nine (gate closed or not).
+
+    The phrases' breaths come from their own seeded stream (a PhrasePlanner asked about the same
+    steps), so they do not move the draws either."""
     seed, n_steps = 12345, 300
     s = Settings(seed=seed, melody=Voice(True, 1, 48, 96))
     base = Outputs.default()
@@ -156,11 +160,13 @@ def test_melody_onsets_follow_the_seeds_draws_nine_per_planned_step() -> None:
 
     r = run(s, n_steps, outputs)
     reference = np.random.default_rng(seed)
+    phrases = PhrasePlanner(seed, 48, 96)
     expected = []
     for k in range(n_steps):
         u = reference.random(N_DRAWS)
-        if u[0] < 0.5 and k not in closed:
+        if k not in closed and phrases.target(k, busy=False) is not None and u[0] < 0.5:
             expected.append(k)
+    assert len(expected) > 80
     onsets = sorted({round(t / STEP_S) for t, _, _ in r.ons(s.melody.channel)})
     assert onsets == expected
 

@@ -213,7 +213,7 @@ def test_voices_sharing_a_channel_never_double_strike() -> None:
     base.groove[HIT] = 1.0
     r = run(s, 64, base)
     check_invariants(r, s)
-    assert len(r.ons()) > 64
+    assert len(r.ons()) >= 60  # a melody note on every step outside the breaths (48), chords and bass
 
 
 def test_tiny_ranges_and_extreme_outputs_still_hold() -> None:

@@ -23,6 +23,7 @@ from tests.generate.gen_harness import (
     Voice,
     check_invariants,
     in_key,
+    phrase_steps,
     run,
 )
 
@@ -161,11 +162,14 @@ def test_temperature_sharpens_or_flattens_the_choice() -> None:
     base.melody[:] = 0.0
     base.melody[64], base.melody[67] = 0.6, 0.4
     base.groove[HIT] = 1.0
-    cold = run(Settings(temperature=0.05), 64, base).notes(1)
-    hot = run(Settings(temperature=2.0), 64, base).notes(1)
-    assert {n.note for n in cold} == {64}
-    share_g = np.mean([n.note == 67 for n in hot])
+    cold = [n.note for n in run(Settings(temperature=0.05), 64, base).notes(1)]
+    hot = [n.note for n in run(Settings(temperature=2.0), 64, base).notes(1)]
+    # cold: the model's favourite whenever the loop breaker lets it (two notes in three at most)
+    assert 0.45 < np.mean([n == 64 for n in cold]) <= 2 / 3 + 0.02
+    assert max(set(cold), key=cold.count) == 64
+    share_g = np.mean([n == 67 for n in hot])
     assert 0.2 < share_g < 0.7
+    assert np.mean([n == 67 for n in cold]) < share_g / 2
 
 
 def test_groove_on_quarters_gives_onsets_only_on_quarters() -> None:
@@ -175,11 +179,13 @@ def test_groove_on_quarters_gives_onsets_only_on_quarters() -> None:
     base.groove[[0, 4, 8, 12]] = 1.0
     r = run(s, 64, base)
     starts = [n.start for n in r.notes(s.melody.channel)]
-    assert len(starts) == 16  # every quarter, nothing else
+    playing = phrase_steps(s, 64)
+    # every quarter outside the breaths, nothing else
+    assert sorted(round(t / STEP_S) for t in starts) == sorted(k for k in playing if k % 4 == 0)
+    assert len(starts) >= 10
     for t in starts:
-        assert round(t / STEP_S) % 4 == 0
         assert onsets_near(t) < 1e-9
-    assert r.gen.prev_hits.tolist() == [1.0 if k % 4 == 0 else 0.0 for k in range(16)]
+    assert r.gen.prev_hits.tolist() == [1.0 if k % 4 == 0 and 48 + k in playing else 0.0 for k in range(16)]
 
 
 @pytest.mark.parametrize("micro", [0.4, -0.3])
@@ -191,7 +197,7 @@ def test_micro_timing_shifts_onsets(micro: float) -> None:
     base.groove[MICRO] = micro
     r = run(s, 32, base)
     starts = [n.start for n in r.notes(s.melody.channel)]
-    assert len(starts) == 8
+    assert len(starts) == len([k for k in phrase_steps(s, 32) if k % 4 == 2]) >= 5
     for t in starts:
         grid = round(t / STEP_S) * STEP_S
         assert t - grid == pytest.approx(micro * STEP_S, abs=1e-6)  # groove is float32

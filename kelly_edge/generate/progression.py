@@ -1,0 +1,169 @@
+"""Progression memory: learn the loop the player repeats, and say which chord comes on the next beat.
+
+Recognition follows the player: a chord change is heard only once it has sounded, so the box's
+change lands a beat after the player's. A repeated progression (a verse or chorus loop of 2-8
+bars) is the common case in real playing, and once it has been heard the box can play each change
+on the beat it happens. :class:`ProgressionMemory` is fed, once per beat, the chord recognised on
+that beat (an index of the chord vocabulary in :mod:`kelly_edge.models.spec`) and its confidence;
+it compares every beat with the beat one candidate period earlier, locks onto the period that
+keeps matching, and predicts the chord of an upcoming beat from the last pass. A confident beat
+that contradicts the prediction drops the lock at once, so a player who leaves the loop is
+followed by recognition again from the next beat; when the beat after it matches the loop again,
+it was a slip (of the player or the recogniser): the lock is back and the slip forgotten.
+
+Matching is tolerant in two ways: beats recognised with low confidence (or as "no chord") neither
+confirm nor contradict, and chords count as the same when they share a root and a third (``C`` and
+``C7``, ``Am`` and ``Am7``: recognisers confuse the seventh far more often than the triad).
+
+Cost: one observation is a loop over the 7 candidate periods with integer compares (a few
+microseconds); a prediction is a lookup. Nothing is allocated per call.
+"""
+
+from __future__ import annotations
+
+from kelly_edge.models import spec
+
+BEATS_PER_BAR = 4
+MIN_BARS, MAX_BARS = 2, 8
+MIN_CONFIDENCE = 0.4
+"""Recognitions below this confidence are treated as not heard (no evidence either way)."""
+LOCK_BEATS = 4
+"""Beats (a bar) that must match one period earlier before the memory predicts anything."""
+UNKNOWN = -1
+
+_QUALITY = {q: i for i, q in enumerate(spec.CHORD_QUALITIES)}
+_TRIAD = {"maj": "maj", "7": "maj", "min": "min", "m7": "min", "dim": "dim"}
+
+
+def _family(index: int) -> int:
+    """The chord's (root, triad) as one number: chords of one family match each other."""
+    chord = spec.chord_of_index(index)
+    if chord is None:
+        return UNKNOWN
+    root, quality = chord
+    return root * len(_QUALITY) + _QUALITY[_TRIAD[quality]]
+
+
+_FAMILY = [_family(i) for i in range(spec.N_CHORD_CLASSES)]
+
+
+class ProgressionMemory:
+    """Detects a repeating chord loop in a per-beat chord stream and predicts its next beats.
+
+    Beats are absolute indices (beat ``b`` is 16th step ``4 b``), increasing; a beat that is never
+    observed counts as not heard. Only the chord class indices ``0 .. spec.N_CHORD_CLASSES - 1`` are
+    meaningful; ``spec.NO_CHORD`` is not heard.
+    """
+
+    def __init__(self, *, min_bars: int = MIN_BARS, max_bars: int = MAX_BARS,
+                 min_confidence: float = MIN_CONFIDENCE) -> None:
+        if not 1 <= min_bars <= max_bars:
+            raise ValueError(f"ProgressionMemory: bars {min_bars}..{max_bars} is not a range of periods")
+        self._periods = tuple(b * BEATS_PER_BAR for b in range(min_bars, max_bars + 1))
+        self._min_confidence = float(min_confidence)
+        self._size = 2 * self._periods[-1] + BEATS_PER_BAR  # two passes of the longest loop and a bar
+        self._chords = [UNKNOWN] * self._size  # the chord heard on each beat, ring by beat index
+        self._last = -1  # the last beat observed
+        self._last_heard = UNKNOWN  # the family of the last beat heard
+        self._run = {p: 0 for p in self._periods}  # beats heard in a row that matched p beats earlier
+        self._changes = {p: 0 for p in self._periods}  # chord changes among those beats
+        self._period = 0  # the locked period in beats, 0 = none
+        self._broken = (0, 0, 0, 0)  # (period, run, changes, beat) of a lock the last heard beat broke
+
+    # --- public API -------------------------------------------------------------------------
+    @property
+    def period_beats(self) -> int:
+        """The locked loop's length in beats, 0 when the memory predicts nothing."""
+        return self._period
+
+    def reset(self) -> None:
+        """Forget everything (a new song, a panic)."""
+        self._chords[:] = [UNKNOWN] * self._size
+        self._last = -1
+        self._last_heard = UNKNOWN
+        for p in self._periods:
+            self._run[p] = self._changes[p] = 0
+        self._period = 0
+        self._broken = (0, 0, 0, 0)
+
+    def observe(self, beat: int, chord: int, confidence: float) -> None:
+        """The chord recognised on ``beat`` with ``confidence`` 0..1 (a beat at or before the last
+        observed one is ignored: the stream only moves forward)."""
+        beat = int(beat)
+        if beat <= self._last:
+            return
+        size = self._size
+        for b in range(max(self._last + 1, beat - size + 1), beat):  # beats skipped: not heard
+            self._chords[b % size] = UNKNOWN
+        self._last = beat
+        heard = 0 <= chord < spec.N_CHORD_CLASSES and confidence >= self._min_confidence
+        c = chord if heard and chord != spec.NO_CHORD else UNKNOWN
+        self._chords[beat % size] = c
+        if c == UNKNOWN:
+            return
+        broken, self._broken = self._broken, (0, 0, 0, 0)
+        if self._period:
+            expected = self._expected(beat)
+            if expected != UNKNOWN and _FAMILY[expected] != _FAMILY[c]:
+                # the player left the loop (or the recogniser slipped): follow recognition at once
+                p = self._period
+                self._broken = (p, self._run[p], self._changes[p], beat)
+                self._period = 0
+                self._run[p] = self._changes[p] = 0
+        changed = self._last_heard != UNKNOWN and self._last_heard != _FAMILY[c]
+        self._last_heard = _FAMILY[c]
+        for p in self._periods:
+            ref = self._chords[(beat - p) % size] if beat >= p else UNKNOWN
+            if ref == UNKNOWN and beat >= 2 * p:  # not heard a pass ago: two passes ago
+                ref = self._chords[(beat - 2 * p) % size]
+            if ref == UNKNOWN:
+                continue
+            if _FAMILY[ref] == _FAMILY[c]:
+                self._run[p] += 1
+                self._changes[p] += changed
+            else:
+                self._run[p] = self._changes[p] = 0
+        p, run, changes, at = broken
+        if p and self._run[p] == 1 and beat - at <= BEATS_PER_BAR:
+            # the beat after a break matches the loop again: one slip, not a departure; the slip
+            # is forgotten, so the next pass predicts from the pass before
+            self._run[p], self._changes[p] = run + 1, changes
+            self._chords[at % size] = UNKNOWN
+            self._period = p
+        if not self._period:
+            self._period = self._best_period()
+
+    def predict(self, beat: int) -> tuple[int, float]:
+        """``(chord, confidence)`` expected on ``beat`` (after the last observed one, within a
+        period of it); ``(spec.NO_CHORD, 0.0)`` when no loop is locked or that beat of the last pass
+        was not heard. The chord is the one heard a period earlier (two periods when one was not)."""
+        p = self._period
+        if not p or not 0 < beat - self._last <= p:
+            return spec.NO_CHORD, 0.0
+        c = self._expected(beat)
+        if c == UNKNOWN:
+            return spec.NO_CHORD, 0.0
+        return c, min(1.0, 0.6 + 0.4 * self._run[p] / p)
+
+    # --- internals --------------------------------------------------------------------------
+    def _expected(self, beat: int) -> int:
+        """What the locked loop says for ``beat`` (within a period after the last observed beat,
+        or the last one itself): the chord a period earlier, or two when that beat was not heard."""
+        p, size = self._period, self._size
+        c = self._chords[(beat - p) % size]
+        if c == UNKNOWN and beat - 2 * p > self._last - size:
+            c = self._chords[(beat - 2 * p) % size]
+        return c
+
+    def _best_period(self) -> int:
+        """The period with the longest matching run, if it is long enough to trust. A true loop of
+        p beats also matches at its multiples, but from one pass later, so its run is the longer;
+        equal runs mean the shorter period broke where the longer did not start yet (a figure
+        repeated inside a longer loop): the longer one wins ties. A run with no chord change in it
+        must cover half the period: a held chord matches every period and says nothing."""
+        best, best_run = 0, 0
+        for p in self._periods:
+            run = self._run[p]
+            if run >= best_run and run >= LOCK_BEATS and (self._changes[p] >= 1 or 2 * run >= p):
+                best, best_run = p, run
+        return best

@@ -19,7 +19,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from kelly_edge.config.loader import load_config
     from kelly_edge.config.schema import default_config
     from kelly_edge.engine.offline import run_file
+    from kelly_edge.fileio import check_outputs
 
+    # before any work: no output may be a device, or the same file as an input or another output
+    check_outputs((("--midi-out", args.midi_out), ("--report", args.report), ("--plot", args.plot)),
+                  (("--input", args.input), ("--config", args.config)))
     config = load_config(args.config) if args.config else default_config()
     if args.input is None or args.realtime:
         if args.realtime and args.input is None:

@@ -1,10 +1,17 @@
-"""Atomic file writes: a reader (or a crash) never sees a half-written file."""
+"""Atomic file writes: a reader (or a crash) never sees a half-written file.
+
+Also the one place that decides what an output path may be: a regular file or a new path (never
+a device node, FIFO, socket or folder), and never the same file as an input or another output of
+the same run (compared by device and inode, so symlinks and ``./a`` vs ``a`` do not fool it).
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable, Iterable
 
 from kelly_edge.errors import OutputError
 
@@ -12,15 +19,46 @@ _UMASK = os.umask(0o022)  # read the process umask once (at import, before any t
 os.umask(_UMASK)  # ...and put it back
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+def _folder(target: Path) -> Path:
+    return target.parent if str(target.parent) else Path(".")
 
-    Raises :class:`OutputError` naming the path when the folder is missing or not writable.
+
+class PendingFile:
+    """A complete, fsynced temporary file beside ``target``, not yet in place.
+
+    :meth:`commit` renames it over ``target`` (atomic, and cannot fail for want of space);
+    :meth:`discard` removes it. Lets a run write several outputs and put them in place only when
+    every one of them was written (both or neither).
+    """
+
+    def __init__(self, target: Path, tmp: str) -> None:
+        self.target = target
+        self.tmp = tmp
+
+    def commit(self) -> None:
+        try:
+            os.replace(self.tmp, self.target)
+        except OSError as err:
+            self.discard()
+            raise OutputError(f"cannot write {self.target}: {err.strerror or err} (check the path)") from err
+
+    def discard(self) -> None:
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
+
+
+def prepare_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> PendingFile:
+    """Write a temporary file beside ``path`` with ``write(fh)``, fsync it, and return it uncommitted.
+
+    Raises :class:`OutputError` naming the path when the folder is missing or not writable, the
+    disk is full, or ``path`` exists and is not a regular file.
     """
     target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
+    _refuse_special(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=_folder(target))
     except OSError as err:
         raise OutputError(f"cannot write {target}: {err.strerror or err} (check the folder exists and is writable)") from err
     try:
@@ -29,25 +67,76 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         except OSError:
             pass
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
     except OSError as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        PendingFile(target, tmp).discard()
         raise OutputError(f"cannot write {target}: {err.strerror or err} (check the path and free space)") from err
+    except BaseException:
+        PendingFile(target, tmp).discard()
+        raise
+    return PendingFile(target, tmp)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+
+    Raises :class:`OutputError` naming the path when the folder is missing or not writable.
+    """
+    prepare_atomic(path, lambda fh: fh.write(data)).commit()
+
+
+def _refuse_special(target: Path) -> None:
+    """An existing ``target`` (followed through symlinks) must be a regular file."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        return  # a new path (or a dangling symlink, which the rename replaces)
+    if stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"cannot write {target}: it is a directory (give a file name)")
+    if not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"cannot write {target}: it is a device, FIFO or socket, not a regular file "
+                          f"(give the path of a new or existing .mid/.json file)")
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:
     """Fail early, before a long run, if ``path`` could not be written later."""
     target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise OutputError(f"cannot write {target}: it is a directory (give a file name)")
+    folder = _folder(target)
+    _refuse_special(target)
     if not folder.is_dir():
         raise OutputError(f"cannot write {target}: folder {folder} does not exist (create it first)")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write {target}: folder {folder} is not writable (choose another path)")
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    """What makes two paths the same file: (device, inode) when it exists, else its resolved path."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ("new", os.path.realpath(path))
+    return ("file", st.st_dev, st.st_ino)
+
+
+def check_outputs(outputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
+                  inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = ()) -> None:
+    """Before any work: every output is writable (:func:`check_writable`), and none is the same
+    file as an input or as another output. ``outputs``/``inputs``: ``(option name, path or None)``.
+
+    Raises :class:`OutputError` (one line naming both options) on the first problem.
+    """
+    seen: dict[tuple[object, ...], str] = {}
+    for option, path in inputs:
+        if path is not None and os.path.exists(path):
+            seen.setdefault(_identity(Path(path)), f"{option} {path}")
+    for option, path in outputs:
+        if path is None:
+            continue
+        check_writable(path)
+        key = _identity(Path(path))
+        other = seen.get(key)
+        if other is not None:
+            raise OutputError(f"{option} {path} is the same file as {other} (give each output a file of its own)")
+        seen[key] = f"{option} {path}"

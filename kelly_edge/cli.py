@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from typing import Sequence
 
 from kelly_edge import __version__
@@ -32,7 +34,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise KellyEdgeError("--plot draws an offline run: drop --realtime, or plot the report afterwards")
         from kelly_edge.live.commands import live_main
 
-        return live_main(config, args)
+        try:
+            return live_main(config, args)
+        finally:
+            _ignore_stop_signals()
     if args.midi_out is None:
         raise KellyEdgeError("--midi-out OUT.mid is required with --input")
     if args.plot:
@@ -169,7 +174,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _hold_sighup() -> None:
+    """SIGHUP means "reload the config" to a running box; until the box installs its own handler
+    (imports and model loading take seconds) and after it restores this one, a SIGHUP from
+    ``systemctl reload`` must not kill it (the default action). A Python-level no-op, not SIG_IGN,
+    so child processes still get the default."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+        signal.signal(signal.SIGHUP, _sighup_before_the_box)
+
+
+def _ignore_stop_signals() -> None:
+    """The live box has stopped (notes off, report written): the process only exits now. Python's
+    finalization puts its own handlers back to the default (a second SIGTERM, Ctrl-C or a SIGHUP
+    would then kill it mid-exit, exit 143/130/129); ignored signals are left alone."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                signal.signal(sig, signal.SIG_IGN)
+
+
+def _sighup_before_the_box(signum: int, frame: object) -> None:
+    """Nothing to reload yet (or any more): the config being read is the current one."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(signal, "SIGHUP"):
+        _hold_sighup()
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO

@@ -96,8 +96,17 @@ def _refuse_special(target: Path) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise OutputError(f"cannot write {target}: it is a directory (give a file name)")
     if not stat.S_ISREG(st.st_mode):
-        raise OutputError(f"cannot write {target}: it is a device, FIFO or socket, not a regular file "
+        raise OutputError(f"cannot write {target}: it is {kind_of(st.st_mode)}, not a regular file "
                           f"(give the path of a new or existing .mid/.json file)")
+
+
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, for messages: "a FIFO", "a character device", ..."""
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:

@@ -10,7 +10,7 @@ import threading
 from typing import Sequence
 
 from kelly_edge import __version__
-from kelly_edge.errors import KellyEdgeError
+from kelly_edge.errors import KellyEdgeError, one_line
 
 log = logging.getLogger("kelly_edge")
 
@@ -27,6 +27,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     check_outputs((("--midi-out", args.midi_out), ("--report", args.report), ("--plot", args.plot)),
                   (("--input", args.input), ("--config", args.config)))
     config = load_config(args.config) if args.config else default_config()
+    if args.input is not None and (args.realtime or args.plot) and _is_stream(args.input):
+        raise KellyEdgeError(f"--input {args.input} is a pipe: {'--realtime' if args.realtime else '--plot'} reads "
+                             f"the recording twice; save it to a .wav file first (or drop that option)")
     if args.input is None or args.realtime:
         if args.realtime and args.input is None:
             raise KellyEdgeError("--realtime plays a recording through the live loop: give --input FILE.wav")
@@ -57,6 +60,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"models: {', '.join(f'{k}={v}' for k, v in report['models'].items())} -> {args.midi_out}"
     )
     return 0
+
+
+def _is_stream(path: str) -> bool:
+    """True for an input that can be read only once (a pipe such as /dev/stdin, a FIFO, a socket)."""
+    import os
+    import stat
+
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -207,15 +221,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KellyEdgeError as err:
-        for line in getattr(err, "messages", None) or [str(err)]:
-            print(f"kelly-edge: error: {line}", file=sys.stderr)
+        for line in getattr(err, "messages", None) or [str(err)]:  # each one line, whatever a path holds
+            print(f"kelly-edge: error: {one_line(line)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # a bug, not bad input: still one line unless --debug
         if args.debug:
             raise
-        print(f"kelly-edge: internal error: {type(err).__name__}: {err} (rerun with --debug for details)", file=sys.stderr)
+        print(f"kelly-edge: internal error: {type(err).__name__}: {one_line(str(err))} (rerun with --debug for details)",
+              file=sys.stderr)
         return 3
 
 

@@ -40,7 +40,7 @@ from kelly_edge.config.schema import (
     show,
     state_path,
 )
-from kelly_edge.errors import ConfigError
+from kelly_edge.errors import ConfigError, one_line
 from kelly_edge.fileio import kind_of
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -225,9 +225,7 @@ def _problem(err: yaml.MarkedYAMLError) -> str:
 def _one_line(message: str) -> str:
     """A message as one printable line: a key or value holding a newline or control character
     (anything is a valid YAML key) is shown escaped, so each problem stays one line."""
-    if message.isprintable():
-        return message
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    return one_line(message)
 
 
 def parse_config(text: str, source: str = "<string>") -> Config:

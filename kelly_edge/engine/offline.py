@@ -53,7 +53,7 @@ def run_file(config: Any, input_path: str | Path, midi_out: str | Path, report_p
         midi = sink.finish()  # complete beside its path; put in place with the report: both or neither
         wall = time.perf_counter() - started
     source = {"path": str(input_path), "sample_rate": info.sample_rate, "channels": info.channels,
-              "bits": info.bits, "float": info.is_float, "duration_s": round(info.duration_s, 3)}
+              "bits": info.bits, "float": info.is_float, "duration_s": round(reader.frames_read / info.sample_rate, 3)}
     try:
         report = build_report(engine, source=source, wall_s=wall)
         if report_path is not None:

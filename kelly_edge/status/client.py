@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kelly_edge.errors import KellyEdgeError
+from kelly_edge.errors import KellyEdgeError, one_line
 from kelly_edge.status import paths
 from kelly_edge.status.text import render_text
 
@@ -149,10 +149,10 @@ def status_main(socket_path: str | None, as_json: bool) -> int:
     except NoBoxError as err:
         if as_json:
             print(json.dumps({"kind": "kelly-edge-status", "state": "not running", "error": str(err)}))
-        print(f"kelly-edge: {err}", file=sys.stderr)
+        print(f"kelly-edge: {one_line(str(err))}", file=sys.stderr)
         return EXIT_NO_BOX
     except StatusError as err:
-        print(f"kelly-edge: error: {err}", file=sys.stderr)
+        print(f"kelly-edge: error: {one_line(str(err))}", file=sys.stderr)
         return EXIT_ERROR
     if as_json:
         print(json.dumps(snap, indent=2))  # control characters come out escaped (\u001b)

@@ -14,16 +14,11 @@ import math
 import time
 from typing import Any, Mapping
 
+from kelly_edge.errors import one_line
+
 Line = tuple[str, str]
 
 STALE_AFTER_S = 3.0  # a snapshot older than this means the box's loop has stopped publishing
-
-
-def printable(text: str) -> str:
-    """``text`` with every non-printable character (ESC, BEL, CR, ...) shown as its escape."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _map(value: Any) -> Mapping[str, Any]:
@@ -84,7 +79,7 @@ def _device(info: Any) -> tuple[str, bool]:
 
 def render(snap: Mapping[str, Any], *, now: float | None = None) -> list[Line]:
     """The snapshot as tagged lines (see the module docstring), every one printable."""
-    return [(tag, printable(text)) for tag, text in _render(_map(snap), time.time() if now is None else now)]
+    return [(tag, one_line(text)) for tag, text in _render(_map(snap), time.time() if now is None else now)]
 
 
 def _render(snap: Mapping[str, Any], now: float) -> list[Line]:

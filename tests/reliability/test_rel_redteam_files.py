@@ -137,3 +137,99 @@ def test_the_midi_file_sink_memory_is_bounded_whatever_the_length(tmp_path: Path
     assert [m.type for m in msgs[:4]] == ["note_on", "note_off", "note_on", "note_off"]
     assert_complete(path)
     assert sorted(os.listdir(tmp_path)) == ["long.mid"]  # the spool leaves nothing behind
+
+
+# --- item 7: piped input -------------------------------------------------------------------------
+
+def _piped(data: bytes, *args: str) -> Outcome:
+    proc = subprocess.run([sys.executable, "-m", "kelly_edge", "run", "--input", "/dev/stdin", *args], cwd=REPO,
+                          input=data, capture_output=True, timeout=120)
+    return Outcome(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+def test_a_wav_piped_on_stdin_plays_as_the_file_does(tmp_path: Path) -> None:
+    # (the .mid itself may differ by a deferred model run: the scheduler's budget follows the wall clock)
+    data = DEMO.read_bytes()
+    at = data.index(b"data")
+    streamed = b"RIFF\xff\xff\xff\xff" + data[8:at + 4] + b"\xff\xff\xff\xff" + data[at + 8:]
+    reports = {}
+    for name, feed in (("file", None), ("pipe", data), ("unsized", streamed)):  # sox ... -t wav - leaves sizes unset
+        mid, report = tmp_path / f"{name}.mid", tmp_path / f"{name}.json"
+        args = ["--midi-out", str(mid), "--report", str(report)]
+        out = run_subprocess(["run", "--input", str(DEMO), *args], timeout_s=120) if feed is None else _piped(feed, *args)
+        assert_clean(out, [mid, report])
+        assert out.code == 0
+        reports[name] = json.loads(report.read_text())
+    for name in ("pipe", "unsized"):
+        assert reports[name]["hops"] == reports["file"]["hops"]
+        assert reports[name]["audio_s"] == reports["file"]["audio_s"]
+        assert reports[name]["source"]["duration_s"] == pytest.approx(20.0, abs=0.01)
+        assert reports[name]["notes"] > 0
+    # a rehearsal reads the recording twice: one clear line
+    out = _piped(data, "--realtime", "--midi-out", str(tmp_path / "r.mid"))
+    _one_error_line(out, "is a pipe", "save it to a .wav file")
+
+
+# --- item 8: a bad manifest value ------------------------------------------------------------------
+
+def test_text_in_a_manifest_value_makes_only_that_model_fall_back(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(REPO / "models_tflite", models)
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["models"]["emotion"]["input_mean"] = "zero"
+    manifest["models"]["groove"]["input_std"] = [["nested"]] * 3
+    manifest["models"]["harmony"] = "not an object"
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    config = tmp_path / "box.yaml"
+    config.write_text(f"models: {{dir: {models}}}\n")
+    mid, report = tmp_path / "o.mid", tmp_path / "o.json"
+    out = run_subprocess(["run", "--config", str(config), "--input", str(DEMO), "--midi-out", str(mid),
+                          "--report", str(report)], timeout_s=120)
+    assert_clean(out, [mid, report])
+    assert out.code == 0
+    status = json.loads(report.read_text())["models"]
+    assert status == {"emotion": "fallback", "harmony": "fallback", "melody": "trained", "dynamics": "trained",
+                      "groove": "fallback"}, status
+    assert "emotion.input_mean must be" in out.stderr and "harmony" in out.stderr
+
+
+# --- item 10: RF64 and a missing path with a newline ----------------------------------------------
+
+def _rf64(plain: bytes, trailer: bytes) -> bytes:
+    """The same audio as the plain WAV ``plain``, as RF64 (sizes in ds64), with ``trailer`` after it."""
+    at = plain.index(b"data")
+    fmt, pcm = plain[12:at], plain[at + 8:]
+    ds64 = struct.pack("<QQQI", 0, len(pcm), len(pcm) // 2, 0)
+    body = b"WAVE" + b"ds64" + struct.pack("<I", len(ds64)) + ds64 + fmt + b"data\xff\xff\xff\xff" + pcm + trailer
+    return b"RF64\xff\xff\xff\xff" + body
+
+
+def test_rf64_honours_the_ds64_data_size_and_never_plays_a_chunk_after_the_audio(tmp_path: Path) -> None:
+    rate = 22050
+    t = np.arange(int(4.0 * rate)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 220.0 * t) * (np.sin(2 * np.pi * 2.0 * t) > 0)
+    plain = tmp_path / "plain.wav"
+    write_wav(plain, tone, rate)
+    noise = np.random.default_rng(0).integers(-32768, 32767, 3 * rate, dtype=np.int16).astype("<i2").tobytes()
+    trailer = b"LIST" + struct.pack("<I", len(noise)) + noise  # 3 s of full-scale noise, as metadata
+    rf64 = tmp_path / "a.wav"
+    rf64.write_bytes(_rf64(plain.read_bytes(), trailer))
+    reports = {}
+    for name, wav in (("rf64", rf64), ("plain", plain)):
+        mid, report = tmp_path / f"{name}.mid", tmp_path / f"{name}.json"
+        out = run_subprocess(["run", "--input", str(wav), "--midi-out", str(mid), "--report", str(report)], timeout_s=120)
+        assert_clean(out, [mid, report])
+        assert out.code == 0
+        reports[name] = json.loads(report.read_text())
+    assert reports["rf64"]["source"]["duration_s"] == pytest.approx(4.0, abs=0.01)
+    assert reports["rf64"]["hops"] == reports["plain"]["hops"]
+
+
+def test_a_missing_path_with_a_newline_is_still_one_line(tmp_path: Path) -> None:
+    odd = str(tmp_path / "two\nlines")
+    for args in (["--input", odd + ".wav", "--midi-out", str(tmp_path / "o.mid")],
+                 ["--input", str(DEMO), "--midi-out", odd + "/o.mid"],
+                 ["--config", odd + ".yaml", "--input", str(DEMO), "--midi-out", str(tmp_path / "o.mid")]):
+        out = run_subprocess(["run", *args], timeout_s=60)
+        line = _one_error_line(out, "two\\nlines")
+        assert [ln for ln in out.stderr.splitlines() if "lines" in ln] == [line]

@@ -24,59 +24,106 @@ def _folder(target: Path) -> Path:
 
 
 class PendingFile:
-    """A complete, fsynced temporary file beside ``target``, not yet in place.
+    """A complete, fsynced file for ``target``, not yet in place.
 
     :meth:`commit` renames it over ``target`` (atomic, and cannot fail for want of space);
     :meth:`discard` removes it. Lets a run write several outputs and put them in place only when
-    every one of them was written (both or neither).
+    every one of them was written (both or neither). Where Linux allows (``O_TMPFILE``) the file
+    has no name until :meth:`commit`, so a process killed while writing (SIGKILL, the OOM killer)
+    leaves nothing behind; elsewhere it is a hidden ``.<name>.*.tmp`` beside the target.
     """
 
-    def __init__(self, target: Path, tmp: str) -> None:
+    def __init__(self, target: Path, *, tmp: str | None = None, fd: int | None = None) -> None:
         self.target = target
         self.tmp = tmp
+        self.fd = fd  # an unnamed (O_TMPFILE) file, named at commit
 
     def commit(self) -> None:
         try:
+            if self.fd is not None:
+                self.tmp = _link_unnamed(self.fd, self.target)
+                os.close(self.fd)
+                self.fd = None
+            assert self.tmp is not None
             os.replace(self.tmp, self.target)
         except OSError as err:
             self.discard()
             raise OutputError(f"cannot write {self.target}: {err.strerror or err} (check the path)") from err
 
     def discard(self) -> None:
-        try:
-            os.unlink(self.tmp)
-        except OSError:
-            pass
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+
+
+def _open_unnamed(folder: Path) -> int | None:
+    """An unnamed file in ``folder`` (Linux ``O_TMPFILE``), or None where that is not possible."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, flag | os.O_RDWR | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError:  # a filesystem without O_TMPFILE support: fall back to a named temporary file
+        return None
+
+
+def _link_unnamed(fd: int, target: Path) -> str:
+    """Give the unnamed file ``fd`` a hidden temporary name beside ``target`` (then renamed over it)."""
+    proc_fds = os.open("/proc/self/fd", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for _ in range(100):
+            name = str(_folder(target) / f".{target.name}.{os.urandom(6).hex()}.tmp")
+            try:  # linkat(AT_SYMLINK_FOLLOW) through /proc: a plain link() would not follow the fd's link
+                os.link(str(fd), name, src_dir_fd=proc_fds, follow_symlinks=True)
+                return name
+            except FileExistsError:
+                continue
+    finally:
+        os.close(proc_fds)
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def prepare_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> PendingFile:
-    """Write a temporary file beside ``path`` with ``write(fh)``, fsync it, and return it uncommitted.
+    """Write a temporary file for ``path`` with ``write(fh)``, fsync it, and return it uncommitted.
 
     Raises :class:`OutputError` naming the path when the folder is missing or not writable, the
     disk is full, or ``path`` exists and is not a regular file.
     """
     target = Path(path)
     _refuse_special(target)
+    folder = _folder(target)
+    fd = _open_unnamed(folder)
+    pending = PendingFile(target, fd=fd)
+    if fd is None:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        except OSError as err:
+            raise OutputError(f"cannot write {target}: {err.strerror or err} (check the folder exists and is writable)") from err
+        pending = PendingFile(target, tmp=tmp)
+        owned = fd
+    else:
+        owned = os.dup(fd)  # the pending file keeps its own descriptor for the commit
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=_folder(target))
-    except OSError as err:
-        raise OutputError(f"cannot write {target}: {err.strerror or err} (check the folder exists and is writable)") from err
-    try:
-        try:  # mkstemp makes 0600 files; give the usual mode (or keep the replaced file's)
-            os.fchmod(fd, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_UMASK)
+        try:  # temporary files are 0600; give the usual mode (or keep the replaced file's)
+            os.fchmod(owned, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_UMASK)
         except OSError:
             pass
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(owned, "w+b") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as err:
-        PendingFile(target, tmp).discard()
+        pending.discard()
         raise OutputError(f"cannot write {target}: {err.strerror or err} (check the path and free space)") from err
     except BaseException:
-        PendingFile(target, tmp).discard()
+        pending.discard()
         raise
-    return PendingFile(target, tmp)
+    return pending
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:

@@ -173,8 +173,18 @@ def test_a_big_config_is_parsed_in_a_child_process_while_the_box_plays(tmp_path:
     parsers: list[int] = []
 
     def children() -> list[int]:
-        listed = subprocess.run(["pgrep", "-P", str(box.proc.pid)], capture_output=True, text=True).stdout.split()
-        parsers.extend(int(p) for p in listed if int(p) not in parsers)
+        for stat_file in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat_file.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(stat_file.parent.name)
+            if int(fields[1]) == box.proc.pid and pid not in parsers:  # field 4: the parent's pid
+                try:
+                    if b"_child_main" in (stat_file.parent / "cmdline").read_bytes():  # the config parser
+                        parsers.append(pid)
+                except OSError:
+                    pass
         return parsers
 
     wait_until(lambda: children() or box.has("reloaded"), 10.0)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import stat
 import sys
 import threading
 from typing import Sequence
@@ -64,13 +66,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _is_stream(path: str) -> bool:
     """True for an input that can be read only once (a pipe such as /dev/stdin, a FIFO, a socket)."""
-    import os
-    import stat
-
     try:
-        return not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode)
+        mode = os.stat(path).st_mode
     except OSError:
         return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Ctrl-C. With --input: process the WAV file hop by hop, exactly as the live box would, and write what the "
         "box plays as a Standard MIDI File whose timing matches the audio. With --input and --realtime: play the "
         "recording through the live loop at real-time pace (rehearsal: footswitches, SIGHUP and status work)."))
-    run.add_argument("--input", metavar="FILE.wav", help="WAV recording (16-96 kHz; 8/16/24/32-bit int or 32/64-bit float; any channels)")
+    run.add_argument("--input", metavar="FILE.wav", help="WAV recording (16-96 kHz; 8/16/24/32-bit int or 32/64-bit float; any channels; RF64 too; /dev/stdin reads a pipe)")
     run.add_argument("--midi-out", metavar="OUT.mid", help="Standard MIDI File to write (with --realtime: instead of the MIDI port)")
     run.add_argument("--realtime", action="store_true", help="with --input: play the recording through the live loop in real time")
     run.add_argument("--duration", type=float, metavar="SECONDS", help="live: stop after this many seconds (default: until SIGTERM/Ctrl-C)")

@@ -10,9 +10,9 @@ running config stays in force. Touching a file without changing it does nothing.
 
 Reading is bounded (:func:`~kelly_edge.config.loader.read_config_bytes`: a regular file of at most
 1 MB, opened non-blocking, so a FIFO or a link to /dev/zero is rejected at once). Validating a
-normal YAML file takes milliseconds on a Pi (a file over 32 kB is parsed in a child process), so it
-runs on the watcher's own thread (:meth:`ConfigWatcher.start`) or whoever calls :meth:`ConfigWatcher.check`, never on the
-processing thread; ``on_reload`` should hand the config to that thread (the live loop's
+normal YAML file takes milliseconds on a Pi (a file over 32 kB is parsed in a child process, which
+cannot hold this process's GIL), so it runs on the watcher's own thread (:meth:`ConfigWatcher.start`)
+or whoever calls :meth:`ConfigWatcher.check`, never on the processing thread; ``on_reload`` should hand the config to that thread (the live loop's
 ``request``) rather than touch the engine itself.
 
 :func:`restart_keys` says which changed keys a running box cannot apply (audio device, MIDI

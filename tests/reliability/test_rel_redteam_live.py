@@ -19,7 +19,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from kelly_edge.midi import messages as mm
+from kelly_edge.status.client import fetch_status
 from tests.live.live_fakes import wait_until
 from tests.reliability.rel_cli import DEMO, NATIVE_NOISE, REPO, assert_complete, run_subprocess
 from tests.reliability.test_rel_live_signals import Box, _assert_clean_end
@@ -157,7 +157,7 @@ def test_a_reload_of_a_device_or_a_fifo_is_rejected_and_later_edits_still_load(t
     started = time.monotonic()
     box.proc.send_signal(signal.SIGTERM)
     _assert_clean_end(box, box.wait(15.0))
-    assert time.monotonic() - started < 4.0
+    assert time.monotonic() - started < 4.5  # the watcher used to hang in the FIFO: 5 s join
     assert "MemoryError" not in box.stderr()
 
 
@@ -190,10 +190,16 @@ def test_a_big_config_is_parsed_in_a_child_process_while_the_box_plays(tmp_path:
     wait_until(lambda: children() or box.has("reloaded"), 10.0)
     assert parsers, "the big config was parsed inside the box"
     assert wait_until(lambda: box.has("reloaded"), 60.0), box.lines[-5:]
+
+    def playing_at_128() -> bool:  # the new config is handed to the processing thread between hops
+        try:
+            return fetch_status(tmp_path / "big.sock")["tempo"]["bpm"] == 128.0
+        except Exception:
+            return False
+
+    assert wait_until(playing_at_128, 10.0)
     box.proc.send_signal(signal.SIGTERM)
     _assert_clean_end(box, box.wait(15.0))
-    report = json.loads(box.report.read_text())
-    assert report["live"]["tempo_bpm"] == 128.0
 
 
 # --- item 9: the status socket -------------------------------------------------------------------

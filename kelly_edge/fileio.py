@@ -41,7 +41,10 @@ class PendingFile:
     def commit(self) -> None:
         try:
             if self.fd is not None:
-                self.tmp = _link_unnamed(self.fd, self.target)
+                try:
+                    self.tmp = _link_unnamed(self.fd, self.target)
+                except OSError:  # a filesystem that made the file but cannot link it: copy it to a named one
+                    self.tmp = _copy_unnamed(self.fd, self.target)
                 os.close(self.fd)
                 self.fd = None
             assert self.tmp is not None
@@ -86,6 +89,25 @@ def _link_unnamed(fd: int, target: Path) -> str:
     finally:
         os.close(proc_fds)
     raise FileExistsError(f"no free temporary name beside {target}")
+
+
+def _copy_unnamed(fd: int, target: Path) -> str:
+    """The unnamed file ``fd`` copied to a named temporary file beside ``target`` (fsynced)."""
+    out, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=_folder(target))
+    try:
+        os.fchmod(out, os.fstat(fd).st_mode & 0o7777)
+        offset = 0
+        while chunk := os.pread(fd, 1 << 20, offset):
+            offset += len(chunk)
+            while chunk:
+                chunk = chunk[os.write(out, chunk):]
+        os.fsync(out)
+    except BaseException:
+        os.close(out)
+        os.unlink(name)
+        raise
+    os.close(out)
+    return name
 
 
 def prepare_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> PendingFile:

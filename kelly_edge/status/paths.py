@@ -6,10 +6,10 @@ In order (the box takes the first usable folder; a reader takes the first socket
 2. ``/run/kelly-edge/status.sock`` when ``/run/kelly-edge`` exists and is writable: the systemd
    service's ``RuntimeDirectory=kelly-edge``, shared with the service's group;
 3. ``$XDG_RUNTIME_DIR/kelly-edge/status.sock``: a box started by hand in a login session;
-4. ``/tmp/kelly-edge-<uid>/status.sock`` (``$TMPDIR`` for /tmp when set): the fallback when neither exists (e.g. over SSH
-   without a runtime dir); the folder must be ours, mode 0700 and not a symlink, for the box that
-   makes it and for the reader alike (:func:`untrusted_reason`): another user could plant the
-   folder before the box starts and serve a forged snapshot from it.
+4. ``/tmp/kelly-edge-<uid>/status.sock`` (``$TMPDIR`` instead of /tmp when set): the fallback when
+   neither exists (e.g. over SSH without a runtime dir); the folder must be ours, mode 0700 and not
+   a symlink, for the box that makes it and for the reader alike (:func:`untrusted_reason`):
+   another user could plant the folder before the box starts and serve a forged snapshot from it.
 
 Readers try 2 before 3 too, so ``kelly-edge status`` in an SSH session finds the service's box.
 """
@@ -71,7 +71,8 @@ def _checked(path: Path) -> Path:
 
 
 def prepare_dir(folder: Path) -> None:
-    """Make ``folder`` (mode 0750) if missing; for our /tmp fallback, refuse one that is not ours.
+    """Make ``folder`` (mode 0750; 0700 for the /tmp fallback) if missing; for our /tmp fallback,
+    refuse one that is not ours.
 
     A folder under /tmp could have been planted by another user to catch the socket; it must be a
     real directory owned by us. Other folders (explicit paths, XDG) are the caller's choice.

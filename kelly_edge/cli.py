@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
+import stat
 import sys
+import threading
 from typing import Sequence
 
 from kelly_edge import __version__
-from kelly_edge.errors import KellyEdgeError
+from kelly_edge.errors import KellyEdgeError, one_line
 
 log = logging.getLogger("kelly_edge")
 
@@ -19,8 +23,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from kelly_edge.config.loader import load_config
     from kelly_edge.config.schema import default_config
     from kelly_edge.engine.offline import run_file
+    from kelly_edge.fileio import check_outputs
 
+    # before any work: no output may be a device, or the same file as an input or another output
+    check_outputs((("--midi-out", args.midi_out), ("--report", args.report), ("--plot", args.plot)),
+                  (("--input", args.input), ("--config", args.config)))
     config = load_config(args.config) if args.config else default_config()
+    if args.input is not None and (args.realtime or args.plot) and _is_stream(args.input):
+        raise KellyEdgeError(f"--input {args.input} is a pipe: {'--realtime' if args.realtime else '--plot'} reads "
+                             f"the recording twice; save it to a .wav file first (or drop that option)")
     if args.input is None or args.realtime:
         if args.realtime and args.input is None:
             raise KellyEdgeError("--realtime plays a recording through the live loop: give --input FILE.wav")
@@ -28,7 +39,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise KellyEdgeError("--plot draws an offline run: drop --realtime, or plot the report afterwards")
         from kelly_edge.live.commands import live_main
 
-        return live_main(config, args)
+        try:
+            return live_main(config, args)
+        finally:
+            _ignore_stop_signals()
     if args.midi_out is None:
         raise KellyEdgeError("--midi-out OUT.mid is required with --input")
     player_chords = None
@@ -50,6 +64,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"models: {', '.join(f'{k}={v}' for k, v in report['models'].items())} -> {args.midi_out}"
     )
     return 0
+
+
+def _is_stream(path: str) -> bool:
+    """True for an input that can be read only once (a pipe such as /dev/stdin, a FIFO, a socket)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -112,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Ctrl-C. With --input: process the WAV file hop by hop, exactly as the live box would, and write what the "
         "box plays as a Standard MIDI File whose timing matches the audio. With --input and --realtime: play the "
         "recording through the live loop at real-time pace (rehearsal: footswitches, SIGHUP and status work)."))
-    run.add_argument("--input", metavar="FILE.wav", help="WAV recording (16-96 kHz; 8/16/24/32-bit int or 32/64-bit float; any channels)")
+    run.add_argument("--input", metavar="FILE.wav", help="WAV recording (16-96 kHz; 8/16/24/32-bit int or 32/64-bit float; any channels; RF64 too; /dev/stdin reads a pipe)")
     run.add_argument("--midi-out", metavar="OUT.mid", help="Standard MIDI File to write (with --realtime: instead of the MIDI port)")
     run.add_argument("--realtime", action="store_true", help="with --input: play the recording through the live loop in real time")
     run.add_argument("--duration", type=float, metavar="SECONDS", help="live: stop after this many seconds (default: until SIGTERM/Ctrl-C)")
@@ -171,7 +194,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _hold_sighup() -> None:
+    """SIGHUP means "reload the config" to a running box; until the box installs its own handler
+    (imports and model loading take seconds) and after it restores this one, a SIGHUP from
+    ``systemctl reload`` must not kill it (the default action). A Python-level no-op, not SIG_IGN,
+    so child processes still get the default."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+        signal.signal(signal.SIGHUP, _sighup_before_the_box)
+
+
+def _ignore_stop_signals() -> None:
+    """The live box has stopped (notes off, report written): the process only exits now. Python's
+    finalization puts its own handlers back to the default (a second SIGTERM, Ctrl-C or a SIGHUP
+    would then kill it mid-exit, exit 143/130/129); ignored signals are left alone."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                signal.signal(sig, signal.SIG_IGN)
+
+
+def _sighup_before_the_box(signum: int, frame: object) -> None:
+    """Nothing to reload yet (or any more): the config being read is the current one."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(signal, "SIGHUP"):
+        _hold_sighup()
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
@@ -179,15 +227,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KellyEdgeError as err:
-        for line in getattr(err, "messages", None) or [str(err)]:
-            print(f"kelly-edge: error: {line}", file=sys.stderr)
+        for line in getattr(err, "messages", None) or [str(err)]:  # each one line, whatever a path holds
+            print(f"kelly-edge: error: {one_line(line)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # a bug, not bad input: still one line unless --debug
         if args.debug:
             raise
-        print(f"kelly-edge: internal error: {type(err).__name__}: {err} (rerun with --debug for details)", file=sys.stderr)
+        print(f"kelly-edge: internal error: {type(err).__name__}: {one_line(str(err))} (rerun with --debug for details)",
+              file=sys.stderr)
         return 3
 
 

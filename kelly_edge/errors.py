@@ -8,6 +8,15 @@ and exits 2; nothing user-caused ever reaches the user as a traceback.
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` as one printable line: newlines, escapes and other control characters (in a path
+    or a key, say) are shown as their escapes, so a message stays one line and cannot drive the
+    terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class KellyEdgeError(Exception):
     """Root of every error kelly-edge raises on purpose."""
 

@@ -23,6 +23,7 @@ FORMAT_FLOAT = 0x0003
 FORMAT_EXTENSIBLE = 0xFFFE
 MIN_RATE = 16000  # the mel bands reach 8 kHz
 MAX_RATE = 384000
+STREAM_FRAMES = 1 << 62  # ``frames`` of a piped stream whose length the header does not give
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class WavInfo:
 
     def describe(self) -> str:
         kind = "float" if self.is_float else "int"
-        return f"{self.sample_rate} Hz, {self.bits}-bit {kind}, {self.channels} ch, {self.duration_s:.2f} s"
+        length = "length unknown (a stream)" if self.frames == STREAM_FRAMES else f"{self.duration_s:.2f} s"
+        return f"{self.sample_rate} Hz, {self.bits}-bit {kind}, {self.channels} ch, {length}"
 
 
 def _fail(path: Path, problem: str, fix: str = "give a PCM or float WAV file") -> AudioInputError:
@@ -50,7 +52,12 @@ def _fail(path: Path, problem: str, fix: str = "give a PCM or float WAV file") -
 
 
 def read_info(fh: BinaryIO, path: Path) -> WavInfo:
-    """Parse the RIFF header up to the data chunk; the file position is left at the first sample."""
+    """Parse the RIFF header up to the data chunk; the file position is left at the first sample.
+
+    ``fh`` may be a pipe (``--input /dev/stdin``): chunks are then skipped by reading, and the data
+    size comes from the header alone (a stream whose writer left it unset is read to its end).
+    RF64 files take the data size from their ``ds64`` chunk.
+    """
     head = fh.read(12)
     if len(head) == 0:
         raise _fail(path, "file is empty")
@@ -58,6 +65,7 @@ def read_info(fh: BinaryIO, path: Path) -> WavInfo:
         raise _fail(path, "not a WAV file (no RIFF/WAVE header)", "convert it, e.g. sox in.mp3 out.wav")
     fmt: tuple[int, int, int, int] | None = None
     file_size = _size(fh)
+    ds64_data: int | None = None
     while True:
         chunk = fh.read(8)
         if len(chunk) < 8:
@@ -73,26 +81,50 @@ def read_info(fh: BinaryIO, path: Path) -> WavInfo:
             fmt = (tag, channels, rate, bits)
             if size % 2:
                 fh.read(1)
+        elif cid == b"ds64" and head[:4] == b"RF64":  # RF64: the 64-bit sizes the 32-bit fields cannot hold
+            body = fh.read(size + (size % 2))
+            if len(body) < 24:
+                raise _fail(path, "RF64 ds64 chunk too short (file truncated?)", "re-export the recording")
+            ds64_data = struct.unpack("<Q", body[8:16])[0]
         elif cid == b"data":
             if fmt is None:
                 raise _fail(path, "data chunk before the format chunk", "re-export the recording")
             tag, channels, rate, bits = fmt
-            info = _check(path, tag, channels, rate, bits, size, fh.tell(), file_size)
-            return info
+            if size == 0xFFFFFFFF and ds64_data is not None:
+                size = ds64_data
+            offset = fh.tell() if file_size is not None else 0
+            return _check(path, tag, channels, rate, bits, size, offset, file_size)
         else:
-            fh.seek(size + (size % 2), 1)
+            _skip(fh, size + (size % 2), file_size is not None)
 
 
-def _size(fh: BinaryIO) -> int:
-    pos = fh.tell()
-    fh.seek(0, 2)
-    end = fh.tell()
-    fh.seek(pos)
+def _skip(fh: BinaryIO, n: int, seekable: bool) -> None:
+    if seekable:
+        fh.seek(n, 1)
+        return
+    while n > 0:  # a pipe: read past the chunk
+        got = fh.read(min(n, 1 << 16))
+        if not got:
+            return
+        n -= len(got)
+
+
+def _size(fh: BinaryIO) -> int | None:
+    """The file's length, or None for a stream that cannot seek (a pipe)."""
+    try:
+        if not fh.seekable():
+            return None
+        pos = fh.tell()
+        fh.seek(0, 2)
+        end = fh.tell()
+        fh.seek(pos)
+    except OSError:
+        return None
     return end
 
 
 def _check(
-    path: Path, tag: int, channels: int, rate: int, bits: int, size: int, offset: int, file_size: int
+    path: Path, tag: int, channels: int, rate: int, bits: int, size: int, offset: int, file_size: int | None
 ) -> WavInfo:
     if tag == FORMAT_PCM:
         if bits not in (8, 16, 24, 32):
@@ -109,6 +141,10 @@ def _check(
     if rate < MIN_RATE or rate > MAX_RATE:
         raise _fail(path, f"sample rate {rate} Hz is not supported", "resample to 16-96 kHz, e.g. 44.1 or 48 kHz")
     block = channels * bits // 8
+    if file_size is None:  # a pipe: the header's size, or (unset) whatever the stream holds
+        if size in (0, 0xFFFFFFFF):
+            return WavInfo(rate, channels, bits, is_float, STREAM_FRAMES, offset)
+        return WavInfo(rate, channels, bits, is_float, size // block, offset)
     available = file_size - offset
     if size == 0xFFFFFFFF or size == 0:  # streaming writers leave the size unset; trust the file
         size = available - available % block
@@ -147,6 +183,7 @@ class WavReader:
             self._fh.close()
             raise
         self._left = self.info.frames
+        self.frames_read = 0  # frames delivered so far (a stream's length is known only at its end)
         bits = self.info.bits
         self._block = self.info.channels * bits // 8
         if self.info.is_float:
@@ -174,6 +211,7 @@ class WavReader:
         raw = self._fh.read(frames * self._block)
         frames = len(raw) // self._block
         self._left = self._left - frames if frames else 0
+        self.frames_read += frames
         raw = raw[: frames * self._block]
         ch = self.info.channels
         if self.info.bits == 24:

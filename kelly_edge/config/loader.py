@@ -13,7 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
+import stat
+import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +38,10 @@ from kelly_edge.config.schema import (
     required_keys,
     schema_of,
     show,
+    state_path,
 )
-from kelly_edge.errors import ConfigError
+from kelly_edge.errors import ConfigError, one_line
+from kelly_edge.fileio import kind_of
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -217,9 +225,7 @@ def _problem(err: yaml.MarkedYAMLError) -> str:
 def _one_line(message: str) -> str:
     """A message as one printable line: a key or value holding a newline or control character
     (anything is a valid YAML key) is shown escaped, so each problem stays one line."""
-    if message.isprintable():
-        return message
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    return one_line(message)
 
 
 def parse_config(text: str, source: str = "<string>") -> Config:
@@ -252,9 +258,93 @@ def parse_config(text: str, source: str = "<string>") -> Config:
             kind = "a list" if root.id == "sequence" else f"the value {root.value!r}"
             sections = ", ".join(r.name for r in schema_of(Config))
             ctx.error(_line(root), f"the top level must be a mapping of sections ({sections}), got {kind}")
+    config = dataclasses.replace(config, source=source)
+    if not ctx.errors:
+        _state_files_are_not_the_config(config, ctx)
     if ctx.errors:
         raise ConfigError([_one_line(msg) for _, msg in sorted(ctx.errors, key=lambda e: e[0])])
-    return dataclasses.replace(config, source=source)
+    return config
+
+
+def _state_files_are_not_the_config(config: Config, ctx: _Context) -> None:
+    """``state.path`` and ``state.calibration`` may not name the config file itself (the box
+    would replace its own config with JSON, and the next start would fail)."""
+    if config.source.startswith("<") or not os.path.isfile(config.source):
+        return
+    from kelly_edge.live.calibration import calibration_path
+
+    for key, path in (("state.path", state_path(config)), ("state.calibration", calibration_path(config))):
+        try:
+            same = path.exists() and os.path.samefile(path, config.source)
+        except OSError:
+            same = False
+        if same:
+            ctx.error(ctx.lines.get(key, 1), f"{key} {str(path)!r} is this config file itself "
+                                             f"(the box writes JSON there: give another file, e.g. state.json)")
+
+
+MAX_CONFIG_BYTES = 1 << 20
+"""A config larger than this is refused unread: the shipped default is ~11 kB, and a file of many
+megabytes (or a link to /dev/zero) is a mistake whose parse would take seconds and memory."""
+IN_PROCESS_BYTES = 32 << 10
+"""Above this, :func:`parse_config_isolated` parses in a child process: pure-Python YAML holds
+the GIL for seconds per megabyte, which would make the live box's threads late."""
+ISOLATED_TIMEOUT_S = 60.0
+
+
+def read_config_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the config file at ``path``, read with bounds: a regular file only (opened
+    non-blocking, so a FIFO or device never blocks the reader), at most :data:`MAX_CONFIG_BYTES`.
+
+    Raises ConfigError (one line) naming the problem and the fix.
+    """
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except IsADirectoryError as err:
+        raise ConfigError(f"{_one_line(name)}: is a folder, not a config file (give the path of a .yaml file)") from err
+    except FileNotFoundError as err:
+        raise ConfigError(
+            f"{_one_line(name)}: config file not found (check the path, or start from a copy of config/default.yaml)"
+        ) from err
+    except OSError as err:
+        raise ConfigError(f"{_one_line(name)}: cannot read config file: {err.strerror or err} (check its permissions)") from err
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"{_one_line(name)}: is a folder, not a config file (give the path of a .yaml file)")
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{_one_line(name)}: is {kind_of(st.st_mode)}, not a regular file "
+                              "(give the path of a .yaml file)")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{_one_line(name)}: {st.st_size / 2**20:.1f} MB is larger than a config may be "
+                              f"({MAX_CONFIG_BYTES // 2**20} MB; is it the right file?)")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES:  # the file may grow while it is read
+            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{_one_line(name)}: larger than a config may be "
+                              f"({MAX_CONFIG_BYTES // 2**20} MB; is it the right file?)")
+        return b"".join(chunks)
+    except OSError as err:
+        raise ConfigError(f"{_one_line(name)}: cannot read config file: {err.strerror or err} (check its permissions)") from err
+    finally:
+        os.close(fd)
+
+
+def parse_config_bytes(data: bytes, source: str) -> Config:
+    """:func:`parse_config` of a file's bytes (UTF-8, a BOM allowed)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"{_one_line(source)}:{line}: not UTF-8 text (save the file as UTF-8)") from err
+    return parse_config(text, source)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -262,23 +352,58 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
     Raises ConfigError: one line when the file cannot be read, else one per problem.
     """
-    name = os.fspath(path)
+    return parse_config_bytes(read_config_bytes(path), os.fspath(path))
+
+
+_CHILD = "from kelly_edge.config.loader import _child_main; _child_main()"
+
+
+def parse_config_isolated(data: bytes, source: str, *, cancel: threading.Event | None = None) -> Config:
+    """:func:`parse_config_bytes`, in a child process when ``data`` is larger than
+    :data:`IN_PROCESS_BYTES` (the result comes back pickled), so a big file never holds this
+    process's GIL. ``cancel`` set (the box stopping) kills the child. Raises ConfigError."""
+    if len(data) <= IN_PROCESS_BYTES:
+        return parse_config_bytes(data, source)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
+    with tempfile.TemporaryFile() as answer:
+        proc = subprocess.Popen([sys.executable, "-c", _CHILD, source], stdin=subprocess.PIPE, stdout=answer,
+                                stderr=subprocess.DEVNULL, env=env, close_fds=True)
+        try:
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(data)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            deadline = time.monotonic() + ISOLATED_TIMEOUT_S
+            while proc.poll() is None:
+                if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
+                    raise ConfigError(f"{_one_line(source)}: reading the config was stopped "
+                                      f"(too slow to parse; is it the right file?)")
+                time.sleep(0.05)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        answer.seek(0)
+        try:
+            kind, value = pickle.loads(answer.read())
+        except Exception as err:
+            raise ConfigError(f"{_one_line(source)}: the config parser failed (exit {proc.returncode})") from err
+    if kind == "ok":
+        return value
+    raise ConfigError(list(value))
+
+
+def _child_main() -> None:
+    """The child of :func:`parse_config_isolated`: bytes on stdin, a pickled answer on stdout."""
+    source = sys.argv[1]
     try:
-        data = Path(path).read_bytes()
-    except IsADirectoryError as err:
-        raise ConfigError(f"{name}: is a folder, not a config file (give the path of a .yaml file)") from err
-    except FileNotFoundError as err:
-        raise ConfigError(
-            f"{name}: config file not found (check the path, or start from a copy of config/default.yaml)"
-        ) from err
-    except OSError as err:
-        raise ConfigError(f"{name}: cannot read config file: {err.strerror or err} (check its permissions)") from err
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise ConfigError(f"{name}:{line}: not UTF-8 text (save the file as UTF-8)") from err
-    return parse_config(text, name)
+        answer: tuple[str, Any] = ("ok", parse_config_bytes(sys.stdin.buffer.read(), source))
+    except ConfigError as err:
+        answer = ("error", list(err.messages))
+    sys.stdout.buffer.write(pickle.dumps(answer))
 
 
 def check_config_main(path: str) -> int:

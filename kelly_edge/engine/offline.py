@@ -28,7 +28,8 @@ def run_file(config: Any, input_path: str | Path, midi_out: str | Path, report_p
     """Process ``input_path`` and write ``midi_out`` (and the report). Returns the report dict.
 
     Output paths are checked before the (possibly long) run; the MIDI file is written atomically
-    when the run ends, with every note released at the end of the audio.
+    when the run ends, with every note released at the end of the audio, and only once the report
+    was written too (a full disk leaves neither).
     """
     check_writable(midi_out)
     if report_path is not None:
@@ -52,14 +53,19 @@ def run_file(config: Any, input_path: str | Path, midi_out: str | Path, report_p
                     engine.process_hop(block[start : start + hop])
         finally:
             engine.close()
-            sink.close()
             gc.unfreeze()
+        midi = sink.finish()  # complete beside its path; put in place with the report: both or neither
         wall = time.perf_counter() - started
     source = {"path": str(input_path), "sample_rate": info.sample_rate, "channels": info.channels,
-              "bits": info.bits, "float": info.is_float, "duration_s": round(info.duration_s, 3)}
-    report = build_report(engine, source=source, wall_s=wall)
-    if report_path is not None:
-        write_report(report_path, report)
+              "bits": info.bits, "float": info.is_float, "duration_s": round(reader.frames_read / info.sample_rate, 3)}
+    try:
+        report = build_report(engine, source=source, wall_s=wall)
+        if report_path is not None:
+            write_report(report_path, report)
+    except BaseException:
+        midi.discard()
+        raise
+    midi.commit()
     return report
 
 

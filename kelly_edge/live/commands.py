@@ -53,7 +53,8 @@ T = TypeVar("T")
 def stop_on_signals(stop: threading.Event, on_hup_request: Callable[[], None] | None = None) -> Iterator[None]:
     """SIGTERM / SIGINT set ``stop`` (a clean shutdown, every note off); SIGHUP calls
     ``on_hup_request`` (which only sets a flag: the config is re-read on the watcher's thread).
-    Only in the main thread; the previous handlers are restored after."""
+    Only in the main thread; the previous handlers are restored after, except the default ones: a
+    second SIGTERM or Ctrl-C while the box exits (after the report) must not kill it either."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -71,7 +72,8 @@ def stop_on_signals(stop: threading.Event, on_hup_request: Callable[[], None] | 
         yield
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            if handler not in (signal.SIG_DFL, signal.default_int_handler):  # a default would kill the
+                signal.signal(sig, handler)  # process on a second SIGTERM/Ctrl-C while it exits: keep ours
 
 
 def open_or_wait(what: str, opener: Callable[[], T], *, wait: bool, stop: threading.Event, retry_s: float = RETRY_S) -> T | None:
@@ -159,11 +161,11 @@ def live_main(config: Any, args: Any) -> int:
             notifier.stopping()
             extras.close()
         wall = time.monotonic() - started
-    try:
-        if report_path is not None:
-            _write_report(report_path, loop, wall)
-    finally:
-        torn_down.set()
+        try:  # still inside the handlers: a second SIGTERM/Ctrl-C or a SIGHUP now cannot lose the report
+            if report_path is not None:
+                _write_report(report_path, loop, wall)
+        finally:
+            torn_down.set()
     return code
 
 

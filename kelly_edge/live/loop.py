@@ -153,6 +153,9 @@ class LiveLoop:
         self._first_capture = capture
         self._clipped_window = 0
         self._overflows_window = 0
+        # a box killed by SIGKILL, SIGABRT (systemd's watchdog) or the OOM killer left its notes
+        # sounding on the synth: clear every channel this box will use before anything else is sent
+        sink.panic()
 
     # --- requests from other threads (footswitches, control) ---------------------------------
     def request(self, action: Callable[[], None]) -> None:

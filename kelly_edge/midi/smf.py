@@ -13,9 +13,10 @@ order (at equal ticks, in the order given), then end-of-track. Running status is
 from __future__ import annotations
 
 import bisect
+import io
 import logging
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import BinaryIO, Iterable, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -134,23 +135,44 @@ def build_smf(
     note-on at the same instant stays before it). Raises ValueError on malformed messages.
     """
     tmap = TempoMap(ppq=ppq, initial_bpm=initial_bpm, changes=tempo_changes)
-    timed: list[tuple[int, int, bytes]] = []  # (tick, order, event bytes); meta events order first
-    timed.append((0, 0, bytes((_META, _META_TIME_SIGNATURE, 4, 4, 2, 24, 8))))
-    for seg in tmap.segments:
-        timed.append((seg.tick, 0, bytes((_META, _META_TEMPO, 3)) + seg.us.to_bytes(3, "big")))
-    for t, message in sorted(events, key=lambda e: e[0]):
-        data = track_event_bytes(message)
-        if data is not None:
-            timed.append((tmap.tick_of(t), 1, data))
-    timed.sort(key=lambda e: (e[0], e[1]))  # stable: messages keep their order within a tick
+    out = io.BytesIO()
+    write_smf(out, sorted(events, key=lambda e: e[0]), tmap)
+    return out.getvalue()
 
-    track = bytearray()
+
+def write_smf(fh: BinaryIO, events: Iterable[tuple[float, bytes]], tmap: TempoMap) -> None:
+    """Stream a format-0 SMF to the seekable ``fh``: ``events`` in non-decreasing time, one at a
+    time (memory does not grow with their number). The track length is patched in at the end."""
+    start = fh.tell()
+    fh.write(b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big")
+             + tmap.ppq.to_bytes(2, "big") + b"MTrk" + bytes(4))
+    length = 0
     last_tick = 0
-    for tick, _, data in timed:
-        track += vlq(tick - last_tick)
-        track += data
-        last_tick = tick
-    track += vlq(0) + bytes((_META, _META_END_OF_TRACK, 0))
 
-    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + ppq.to_bytes(2, "big")
-    return header + b"MTrk" + len(track).to_bytes(4, "big") + bytes(track)
+    def put(tick: int, data: bytes) -> None:
+        nonlocal length, last_tick
+        chunk = vlq(tick - last_tick) + data
+        fh.write(chunk)
+        length += len(chunk)
+        last_tick = tick
+
+    put(0, bytes((_META, _META_TIME_SIGNATURE, 4, 4, 2, 24, 8)))
+    metas = iter(tmap.segments)
+    seg: _Segment | None = next(metas, None)
+    for t, message in events:
+        data = track_event_bytes(message)
+        if data is None:
+            continue
+        tick = tmap.tick_of(t)
+        while seg is not None and seg.tick <= tick:  # tempo metas first within a tick
+            put(seg.tick, bytes((_META, _META_TEMPO, 3)) + seg.us.to_bytes(3, "big"))
+            seg = next(metas, None)
+        put(tick, data)
+    while seg is not None:
+        put(seg.tick, bytes((_META, _META_TEMPO, 3)) + seg.us.to_bytes(3, "big"))
+        seg = next(metas, None)
+    put(last_tick, bytes((_META, _META_END_OF_TRACK, 0)))
+    end = fh.tell()
+    fh.seek(start + 18)
+    fh.write(length.to_bytes(4, "big"))
+    fh.seek(end)

@@ -131,7 +131,10 @@ def _floats(entry: dict[str, Any], key: str, n: int, name: str) -> np.ndarray | 
     value = entry.get(key)
     if value is None:
         return None
-    arr = np.asarray(value, dtype=np.float32)
+    try:  # text, nested lists or objects in the manifest: that model falls back, the box plays on
+        arr = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ModelError(f"{MANIFEST}: {name}.{key} must be {n} finite numbers (rebuild with make models)") from err
     if arr.shape != (n,) or not np.all(np.isfinite(arr)):
         raise ModelError(f"{MANIFEST}: {name}.{key} must be {n} finite numbers (rebuild with make models)")
     return arr
@@ -291,6 +294,8 @@ def load_model(spec: ModelSpec, models_dir: Path | None, manifest: dict[str, Any
     try:
         if entry is None:
             raise ModelError(f"{path}: no entry in {MANIFEST} (rebuild with make models)")
+        if not isinstance(entry, dict):
+            raise ModelError(f"{path}: its entry in {MANIFEST} is not an object (rebuild with make models)")
         expected = entry.get("sha256")
         if expected and expected != sha256_of(path):
             raise ModelError(f"{path}: sha256 differs from {MANIFEST} (file replaced or corrupt; rebuild with make models)")

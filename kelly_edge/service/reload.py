@@ -8,9 +8,11 @@ from the running one is handed to ``on_reload(old, new)``; one that does not val
 rejected with its ``file:line: key ...`` messages logged once per distinct bad content, and the
 running config stays in force. Touching a file without changing it does nothing.
 
-Reading and validating a YAML file takes milliseconds on a Pi, so it runs on the watcher's own
-thread (:meth:`ConfigWatcher.start`) or whoever calls :meth:`ConfigWatcher.check`, never on the
-processing thread; ``on_reload`` should hand the config to that thread (the live loop's
+Reading is bounded (:func:`~kelly_edge.config.loader.read_config_bytes`: a regular file of at most
+1 MB, opened non-blocking, so a FIFO or a link to /dev/zero is rejected at once). Validating a
+normal YAML file takes milliseconds on a Pi (a file over 32 kB is parsed in a child process, which
+cannot hold this process's GIL), so it runs on the watcher's own thread (:meth:`ConfigWatcher.start`)
+or whoever calls :meth:`ConfigWatcher.check`, never on the processing thread; ``on_reload`` should hand the config to that thread (the live loop's
 ``request``) rather than touch the engine itself.
 
 :func:`restart_keys` says which changed keys a running box cannot apply (audio device, MIDI
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from kelly_edge.config.loader import parse_config
+from kelly_edge.config.loader import parse_config_isolated, read_config_bytes
 from kelly_edge.config.schema import Config, FrozenMap
 from kelly_edge.errors import ConfigError
 
@@ -117,8 +119,8 @@ class ConfigWatcher:
 
     def _read_digest(self) -> str | None:
         try:
-            return hashlib.sha256(self.path.read_bytes()).hexdigest()
-        except OSError:
+            return hashlib.sha256(read_config_bytes(self.path)).hexdigest()
+        except ConfigError:
             return None
 
     # --- triggers -----------------------------------------------------------------------------
@@ -157,11 +159,10 @@ class ConfigWatcher:
                 self.notifier.ready(status="running" if not self.last_error else "running on the last good config")
 
     def _reload(self, requested: bool) -> Config | None:
-        try:
-            data = self.path.read_bytes()
-        except OSError as err:
-            return self._reject(f"missing:{err.errno}", [f"{self.path}: cannot read the config file: "
-                                                          f"{err.strerror or err}"], requested)
+        try:  # bounded: a regular file of at most 1 MB, opened non-blocking (a FIFO never blocks us)
+            data = read_config_bytes(self.path)
+        except ConfigError as err:
+            return self._reject(f"unreadable:{err}", err.messages, requested)
         digest = hashlib.sha256(data).hexdigest()
         if digest == self._digest:
             if self._bad_digest is not None:
@@ -171,13 +172,8 @@ class ConfigWatcher:
             self._bad_digest = None
             self.last_error = []
             return None
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as err:
-            line = data.count(b"\n", 0, err.start) + 1
-            return self._reject(digest, [f"{self.path}:{line}: not UTF-8 text (save the file as UTF-8)"], requested)
-        try:
-            new = parse_config(text, str(self.path))
+        try:  # a big file is parsed in a child process: it must not hold the GIL the live threads need
+            new = parse_config_isolated(data, str(self.path), cancel=self._stop)
         except ConfigError as err:
             return self._reject(digest, err.messages, requested)
         old = self.current

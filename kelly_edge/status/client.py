@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kelly_edge.errors import KellyEdgeError
+from kelly_edge.errors import KellyEdgeError, one_line
 from kelly_edge.status import paths
 from kelly_edge.status.text import render_text
 
@@ -37,6 +37,10 @@ def find_socket(explicit: str | os.PathLike[str] | None = None) -> Path:
     tried = paths.candidates(explicit)
     for path in tried:
         if path.exists():
+            problem = paths.untrusted_reason(path)
+            if problem is not None:
+                raise StatusError(f"not reading {path}: {problem} (another user may have planted it: remove the "
+                                  f"folder, or give --socket)")
             return path
     raise NoBoxError(f"no kelly-edge box is running (no status socket at {', '.join(map(str, tried))})")
 
@@ -145,13 +149,19 @@ def status_main(socket_path: str | None, as_json: bool) -> int:
     except NoBoxError as err:
         if as_json:
             print(json.dumps({"kind": "kelly-edge-status", "state": "not running", "error": str(err)}))
-        print(f"kelly-edge: {err}", file=sys.stderr)
+        print(f"kelly-edge: {one_line(str(err))}", file=sys.stderr)
         return EXIT_NO_BOX
     except StatusError as err:
-        print(f"kelly-edge: error: {err}", file=sys.stderr)
+        print(f"kelly-edge: error: {one_line(str(err))}", file=sys.stderr)
         return EXIT_ERROR
     if as_json:
-        print(json.dumps(snap, indent=2))
-    else:
-        sys.stdout.write(render_text(snap))
+        print(json.dumps(snap, indent=2))  # control characters come out escaped (\u001b)
+        return 0
+    try:
+        text = render_text(snap)  # control characters in the box's strings are shown escaped
+    except Exception as err:  # a box of another version (or not a box): one line, not a traceback
+        print(f"kelly-edge: error: the answer from the status socket is not a status snapshot this version "
+              f"understands ({type(err).__name__}); try --json", file=sys.stderr)
+        return EXIT_ERROR
+    sys.stdout.write(text)
     return 0

@@ -6,8 +6,10 @@ In order (the box takes the first usable folder; a reader takes the first socket
 2. ``/run/kelly-edge/status.sock`` when ``/run/kelly-edge`` exists and is writable: the systemd
    service's ``RuntimeDirectory=kelly-edge``, shared with the service's group;
 3. ``$XDG_RUNTIME_DIR/kelly-edge/status.sock``: a box started by hand in a login session;
-4. ``/tmp/kelly-edge-<uid>/status.sock``: the fallback when neither exists (e.g. over SSH
-   without a runtime dir); the folder must be ours and not a symlink.
+4. ``/tmp/kelly-edge-<uid>/status.sock`` (``$TMPDIR`` instead of /tmp when set): the fallback when
+   neither exists (e.g. over SSH without a runtime dir); the folder must be ours, mode 0700 and not
+   a symlink, for the box that makes it and for the reader alike (:func:`untrusted_reason`):
+   another user could plant the folder before the box starts and serve a forged snapshot from it.
 
 Readers try 2 before 3 too, so ``kelly-edge status`` in an SSH session finds the service's box.
 """
@@ -24,11 +26,12 @@ ENV_VAR = "KELLY_EDGE_STATUS_SOCKET"
 SOCKET_NAME = "status.sock"
 SERVICE_DIR = Path("/run/kelly-edge")
 DIR_MODE = 0o750  # the group may reach the socket (itself 0660); others may not even list it
+PRIVATE_MODE = 0o700  # the /tmp fallback: this user only (anyone may create names in /tmp)
 MAX_PATH_BYTES = 107  # sun_path is 108 bytes including the terminating NUL
 
 
 def _tmp_dir() -> Path:
-    return Path(f"/tmp/kelly-edge-{os.getuid()}")
+    return Path(os.environ.get("TMPDIR") or "/tmp") / f"kelly-edge-{os.getuid()}"
 
 
 def candidates(explicit: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -68,22 +71,46 @@ def _checked(path: Path) -> Path:
 
 
 def prepare_dir(folder: Path) -> None:
-    """Make ``folder`` (mode 0750) if missing; for our /tmp fallback, refuse one that is not ours.
+    """Make ``folder`` (mode 0750; 0700 for the /tmp fallback) if missing; for our /tmp fallback,
+    refuse one that is not ours.
 
     A folder under /tmp could have been planted by another user to catch the socket; it must be a
     real directory owned by us. Other folders (explicit paths, XDG) are the caller's choice.
     """
+    private = folder == _tmp_dir()
     try:
-        folder.mkdir(mode=DIR_MODE, parents=False, exist_ok=True)
+        folder.mkdir(mode=PRIVATE_MODE if private else DIR_MODE, parents=False, exist_ok=True)
     except FileNotFoundError as err:
         raise DeviceError(f"cannot create the status socket in {folder}: its parent does not exist") from err
     except OSError as err:
         raise DeviceError(f"cannot create {folder} for the status socket: {err.strerror or err}") from err
-    if folder == _tmp_dir():
+    if private:
         st = os.lstat(folder)
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
             raise DeviceError(
                 f"{folder} is not a folder owned by this user (remove it, or set {ENV_VAR} to another path)"
             )
-        if st.st_mode & 0o002:
-            os.chmod(folder, DIR_MODE)
+        if st.st_mode & 0o077:
+            os.chmod(folder, PRIVATE_MODE)
+
+
+def untrusted_reason(socket_path: Path) -> str | None:
+    """Why a reader must not believe the socket at ``socket_path`` (None: it may).
+
+    Only the /tmp fallback is checked: there anyone can create ``kelly-edge-<uid>`` first. It must
+    be a real folder (not a symlink) owned by this user with mode 0700. The service's folder
+    (/run/kelly-edge) can only be made by root, $XDG_RUNTIME_DIR is this user's own, and an
+    explicit path is the user's choice.
+    """
+    folder = socket_path.parent
+    if folder != _tmp_dir():
+        return None
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return None  # nothing there: nothing to trust or fear
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        return f"{folder} is not a folder owned by this user"
+    if st.st_mode & 0o077:
+        return f"{folder} has mode {stat.S_IMODE(st.st_mode):04o}, not 0700"
+    return None

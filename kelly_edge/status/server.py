@@ -5,8 +5,10 @@ times a second with a freshly built snapshot (see :mod:`kelly_edge.status.snapsh
 one reference assignment (atomic in CPython), so there is no lock to contend for and no I/O on the
 caller's thread. The server thread does all the work: it JSON-encodes a snapshot once when a reader
 first asks for it, and answers every line a reader sends with one JSON line of the latest snapshot.
-The thread runs at a lower scheduling priority (nice +10 on Linux) and a slow or stuck reader only
-delays other readers (sends time out after a second).
+The thread runs at a lower scheduling priority (nice +10 on Linux). Every reader socket is
+non-blocking: answers wait in a per-reader buffer of at most ``MAX_PENDING_BYTES``, and a reader
+that asks without reading (the buffer overflows, or nothing drains for ``SEND_TIMEOUT_S``) is
+dropped, so readers that never read cannot starve the others.
 
 The socket is ``0660``: the box's own user and group only (add a user to the service's group to let
 them read it). It is created under a temporary name and renamed into place, so it never exists with
@@ -23,6 +25,7 @@ import os
 import selectors
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,19 @@ MAX_CLIENTS = 16
 SEND_TIMEOUT_S = 1.0
 POLL_S = 0.2  # how often the thread checks for close()
 MAX_REQUEST_BYTES = 4096  # a reader sending more than this without a newline is dropped
+MAX_PENDING_BYTES = 1 << 18  # answers a reader asked for and did not read yet: more and it is dropped
+
+
+class _Client:
+    """One reader: its partial request line, the answers not yet sent, and when it last read."""
+
+    __slots__ = ("inp", "out", "progress", "events")
+
+    def __init__(self, now: float) -> None:
+        self.inp = bytearray()
+        self.out = bytearray()
+        self.progress = now
+        self.events = selectors.EVENT_READ
 
 
 def socket_in_use(path: Path, timeout: float = 0.5) -> bool:
@@ -169,59 +185,94 @@ class StatusServer:
         assert listener is not None
         sel = selectors.DefaultSelector()
         sel.register(listener, selectors.EVENT_READ, None)
-        buffers: dict[socket.socket, bytearray] = {}
+        clients: dict[socket.socket, _Client] = {}
         try:
             while not self._stop.is_set():
-                for key, _ in sel.select(timeout=POLL_S):
+                for key, events in sel.select(timeout=POLL_S):
                     if key.data is None:
-                        self._accept(listener, sel, buffers)
-                    else:
-                        self._read(key.fileobj, sel, buffers)  # type: ignore[arg-type]
+                        self._accept(listener, sel, clients)
+                        continue
+                    conn = key.fileobj
+                    if conn not in clients:
+                        continue  # dropped earlier in this round
+                    if events & selectors.EVENT_READ:
+                        self._read(conn, sel, clients)  # type: ignore[arg-type]
+                    if conn in clients and events & selectors.EVENT_WRITE:
+                        self._flush(conn, sel, clients)  # type: ignore[arg-type]
+                now = time.monotonic()
+                for conn, client in list(clients.items()):  # a reader that stopped reading is dropped
+                    if client.out and now - client.progress > SEND_TIMEOUT_S:
+                        self._drop(conn, sel, clients)
         except Exception:  # the box must keep playing even if its status page breaks
             log.exception("status server stopped")
         finally:
-            for conn in list(buffers):
-                self._drop(conn, sel, buffers)
+            for conn in list(clients):
+                self._drop(conn, sel, clients)
             sel.close()
 
-    def _accept(self, listener: socket.socket, sel: selectors.BaseSelector, buffers: dict[socket.socket, bytearray]) -> None:
+    def _accept(self, listener: socket.socket, sel: selectors.BaseSelector, clients: dict[socket.socket, _Client]) -> None:
         try:
             conn, _ = listener.accept()
         except (BlockingIOError, InterruptedError):
             return
-        if len(buffers) >= MAX_CLIENTS:  # drop the oldest reader rather than refuse the newest
-            self._drop(next(iter(buffers)), sel, buffers)
-        conn.settimeout(SEND_TIMEOUT_S)
-        buffers[conn] = bytearray()
+        if len(clients) >= MAX_CLIENTS:  # drop the oldest reader rather than refuse the newest
+            self._drop(next(iter(clients)), sel, clients)
+        conn.setblocking(False)  # nothing a reader does (or does not do) may block this thread
+        clients[conn] = _Client(time.monotonic())
         sel.register(conn, selectors.EVENT_READ, "client")
 
-    def _read(self, conn: socket.socket, sel: selectors.BaseSelector, buffers: dict[socket.socket, bytearray]) -> None:
+    def _read(self, conn: socket.socket, sel: selectors.BaseSelector, clients: dict[socket.socket, _Client]) -> None:
         try:
             data = conn.recv(MAX_REQUEST_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
         except OSError:
             data = b""
         if not data:
-            self._drop(conn, sel, buffers)
+            self._drop(conn, sel, clients)
             return
-        buf = buffers[conn]
+        client = clients[conn]
+        buf = client.inp
         buf += data
         lines = buf.count(b"\n")
         if lines == 0:
             if len(buf) > MAX_REQUEST_BYTES:
-                self._drop(conn, sel, buffers)
+                self._drop(conn, sel, clients)
             return
         del buf[: buf.rfind(b"\n") + 1]
+        line = self._line()
+        if len(client.out) + lines * len(line) > MAX_PENDING_BYTES:  # asks without reading: bounded work
+            self._drop(conn, sel, clients)
+            return
+        if not client.out:
+            client.progress = time.monotonic()
+        client.out += line * lines
+        self.requests += lines
+        self._flush(conn, sel, clients)
+
+    def _flush(self, conn: socket.socket, sel: selectors.BaseSelector, clients: dict[socket.socket, _Client]) -> None:
+        """Send what the socket takes now; wait for it to be writable for the rest."""
+        client = clients[conn]
         try:
-            conn.sendall(self._line() * lines)
-            self.requests += lines
+            sent = conn.send(client.out) if client.out else 0
+        except (BlockingIOError, InterruptedError):
+            sent = 0
         except OSError as err:
             if err.errno not in (errno.EPIPE, errno.ECONNRESET, None):
                 log.debug("status reader dropped: %s", err)
-            self._drop(conn, sel, buffers)
+            self._drop(conn, sel, clients)
+            return
+        if sent:
+            del client.out[:sent]
+            client.progress = time.monotonic()
+        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.out else 0)
+        if want != client.events:
+            client.events = want
+            sel.modify(conn, want, "client")
 
     @staticmethod
-    def _drop(conn: socket.socket, sel: selectors.BaseSelector, buffers: dict[socket.socket, bytearray]) -> None:
-        buffers.pop(conn, None)
+    def _drop(conn: socket.socket, sel: selectors.BaseSelector, clients: dict[socket.socket, _Client]) -> None:
+        clients.pop(conn, None)
         try:
             sel.unregister(conn)
         except (KeyError, ValueError):

@@ -3,23 +3,40 @@
 Each line is ``(tag, text)``: ``tag`` is ``""`` for plain lines, ``"head"`` for the title,
 ``"warn"`` for something a player should look at (a model on its fallback, deadline misses, a
 device not running) and ``"error"`` for the last error; the monitor colours by tag, ``status``
-prints the text only. Everything tolerates missing keys, so an older or newer box still shows.
+prints the text only. Everything tolerates missing keys and values of the wrong type, so an older
+or newer box still shows; every control character in the result (a terminal escape planted in a
+device name, say) is shown escaped, never sent to the terminal.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Mapping
+
+from kelly_edge.errors import one_line
 
 Line = tuple[str, str]
 
 STALE_AFTER_S = 3.0  # a snapshot older than this means the box's loop has stopped publishing
 
 
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _num(value: Any, default: float = 0.0) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return x if math.isfinite(x) else default
+
+
 def _f(value: Any, fmt: str, missing: str = "?") -> str:
     try:
         return format(float(value), fmt)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return missing
 
 
@@ -29,10 +46,10 @@ def bar(value: Any, lo: float = -1.0, hi: float = 1.0, width: int = 21) -> str:
     cells[width // 2] = "|"
     try:
         x = (float(value) - lo) / (hi - lo)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return "[" + "".join(cells) + "]"
-    if x == x:  # not NaN
-        cells[max(0, min(width - 1, round(x * (width - 1))))] = "*"
+    if x == x:  # not NaN (±inf lands at an end)
+        cells[round(min(1.0, max(0.0, x)) * (width - 1))] = "*"
     return "[" + "".join(cells) + "]"
 
 
@@ -61,12 +78,15 @@ def _device(info: Any) -> tuple[str, bool]:
 
 
 def render(snap: Mapping[str, Any], *, now: float | None = None) -> list[Line]:
-    """The snapshot as tagged lines (see the module docstring)."""
-    now = time.time() if now is None else now
+    """The snapshot as tagged lines (see the module docstring), every one printable."""
+    return [(tag, one_line(text)) for tag, text in _render(_map(snap), time.time() if now is None else now)]
+
+
+def _render(snap: Mapping[str, Any], now: float) -> list[Line]:
     lines: list[Line] = []
-    age = now - float(snap.get("time", now))
+    age = now - _num(snap.get("time", now), now)
     state = snap.get("state", "?")
-    head = f"kelly-edge box  {state}  pid {snap.get('pid', '?')}  audio {_uptime(float(snap.get('audio_s', 0.0) or 0.0))}"
+    head = f"kelly-edge box  {state}  pid {snap.get('pid', '?')}  audio {_uptime(_num(snap.get('audio_s')))}"
     if isinstance(snap.get("input_file"), str):
         head += f"  file {snap['input_file']}"
     lines.append(("head", head))
@@ -76,42 +96,43 @@ def render(snap: Mapping[str, Any], *, now: float | None = None) -> list[Line]:
         lines.append(("", "the box is starting: no audio processed yet"))
         return lines
 
-    emo = snap.get("emotion") or {}
+    emo = _map(snap.get("emotion"))
     intent = emo.get("intent")
     lines.append(("", f"Emotion  {emo.get('name', '?')} ({emo.get('family', '?')})" + (f"   leaning to {intent}" if intent else "")))
     lines.append(("", f"  valence {_f(emo.get('valence'), '+.2f')} {bar(emo.get('valence'), width=19)}  "
                       f"arousal {_f(emo.get('arousal'), '+.2f')} {bar(emo.get('arousal'), width=19)}"))
-    key = snap.get("key") or {}
-    tempo = snap.get("tempo") or {}
+    key = _map(snap.get("key"))
+    tempo = _map(snap.get("tempo"))
     known = "" if key.get("known", True) else " (not heard yet)"
     detected = tempo.get("detected_bpm")
     det = f", heard {_f(detected, '.0f')}" if detected else ""
     lines.append(("", f"Key      {key.get('name', '?')}{known} (clarity {_f(key.get('clarity'), '.2f')})   "
                       f"Chord {snap.get('chord', '?')}"))
     lines.append(("", f"Tempo    {_f(tempo.get('bpm'), '.1f')} BPM ({tempo.get('source', '?')}{det})"))
-    inp = snap.get("input") or {}
+    inp = _map(snap.get("input"))
     gate = f"silent {_f(inp.get('silent_for_s'), '.1f')} s" if inp.get("silent") else "playing"
     lines.append(("", f"Input    {_f(inp.get('level_db'), '.1f')} dBFS  {bar(inp.get('level_db'), -100.0, 0.0, 21)}  {gate}"))
 
     lines.append(("", "Models   name      state     conf  top            runs  defer  fail"))
-    for name, m in (snap.get("models") or {}).items():
+    for name, m in _map(snap.get("models")).items():
+        m = _map(m)
         status = m.get("status", "?") if m.get("enabled", True) else "off"
         conf = _f(m.get("confidence"), ".2f", "  - ")
-        text = (f"         {name:<9} {status:<9} {conf:>4}  {str(m.get('top', '')):<14} "
-                f"{m.get('runs', 0):>5} {m.get('deferrals', 0):>6} {m.get('failures', 0):>5}")
-        warn = status != "trained" or m.get("failures", 0)
+        text = (f"         {str(name):<9} {str(status):<9} {conf:>4}  {str(m.get('top', '')):<14} "
+                f"{int(_num(m.get('runs'))):>5} {int(_num(m.get('deferrals'))):>6} {int(_num(m.get('failures'))):>5}")
+        warn = status != "trained" or _num(m.get("failures"))
         why = "switched off" if status == "off" else m.get("why")  # a switch, not its load's story
         if warn and why:
             text += f"  ({why})"
         lines.append(("warn" if warn else "", text))
 
-    timing = snap.get("timing") or {}
-    hop = timing.get("hop_ms") or {}
-    window_s = (timing.get("window_hops") or 0) / 100.0
+    timing = _map(snap.get("timing"))
+    hop = _map(timing.get("hop_ms"))
+    window_s = _num(timing.get("window_hops")) / 100.0
     lines.append(("", f"Timing   hop ms p50 {_f(hop.get('p50'), '.2f')} p99 {_f(hop.get('p99'), '.2f')} "
                       f"p99.9 {_f(hop.get('p999'), '.2f')} max {_f(hop.get('max'), '.2f')} "
                       f"(last {window_s:.0f} s, budget {_f(timing.get('budget_ms'), '.0f')})"))
-    misses = int(timing.get("deadline_misses", 0) or 0)
+    misses = int(_num(timing.get("deadline_misses")))
     lines.append(("warn" if misses else "", f"         deadline misses {misses} of {timing.get('hops', 0)} hops"))
     for label, key_ in (("Audio", "audio"), ("MIDI", "midi")):
         text, ok = _device(snap.get(key_))

@@ -33,7 +33,11 @@ def test_a_live_run_plays_notes_and_ends_with_everything_off() -> None:
     assert CLOCK not in tail and not any(mm.is_note_on(m) for m in tail)
     for ch in {m[0] & 0x0F for m in note_ons}:
         assert mm.all_notes_off(ch) in tail and mm.all_sound_off(ch) in tail
-    assert msgs[0] == START
+    start = msgs.index(START)  # after the start-up clearing: CC123/CC120 on every voice channel, nothing else
+    voices = {int(v.channel) - 1 for v in (rig.config.generator.melody, rig.config.generator.chord, rig.config.generator.bass)}
+    assert all(m[0] & 0xF0 == 0xB0 for m in msgs[:start])
+    for ch in voices:
+        assert mm.all_notes_off(ch) in msgs[:start] and mm.all_sound_off(ch) in msgs[:start]
     assert msgs.count(CLOCK) >= int(2.5 * rig.config.tempo.bpm * 24 / 60)  # ~3 s of 24 PPQN
     assert rig.loop.stats.hops >= 250
     assert rig.loop.stats.first_sound_wall is not None

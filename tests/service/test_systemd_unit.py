@@ -96,3 +96,46 @@ def test_configparser_reads_it_too() -> None:  # no stray syntax
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.read_string(UNIT.read_text())
     assert set(parser.sections()) == {"Unit", "Service", "Install"}
+
+
+def _security(tmp_path: Path, text: str) -> float:
+    """``systemd-analyze security --offline=yes`` of a copy of ``text``: the overall exposure score."""
+    copy = tmp_path / "kelly-edge.service"
+    copy.write_text(text.replace(EXEC, shutil.which("true") or "/bin/true"))
+    done = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(copy)],
+                          capture_output=True, text=True, timeout=60)
+    found = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", done.stdout + done.stderr)
+    assert found, done.stdout[-2000:] + done.stderr[-2000:]
+    return float(found.group(1))
+
+
+def test_systemd_security_exposure_is_at_most_2_5(tmp_path: Path) -> None:  # issue 15 item 11
+    assert _security(tmp_path, UNIT.read_text()) <= 2.5
+
+
+def test_the_score_check_would_catch_a_loosened_unit(tmp_path: Path) -> None:
+    loose = "\n".join(line for line in UNIT.read_text().splitlines()
+                      if not line.startswith(("CapabilityBoundingSet", "SystemCallFilter", "IPAddress")))
+    assert _security(tmp_path, loose) > 2.5
+
+
+def test_the_syscall_filter_keeps_what_audio_midi_and_gpio_use() -> None:
+    # SCHED_FIFO + affinity (realtime.priority/cpu_affinity), mlockall (LimitMEMLOCK), ioctl (ALSA,
+    # /dev/gpiochip*), mmap (/dev/gpiomem, JACK's shm), sockets (JACK, status, pigpiod on localhost)
+    assert one("Service", "SystemCallFilter") == "@system-service"
+    assert one("Service", "SystemCallErrorNumber") == "EPERM"  # a missed call fails, it does not kill the box
+    done = subprocess.run(["systemd-analyze", "syscall-filter", "@system-service"], capture_output=True, text=True,
+                          timeout=60)
+    allowed = {line.strip() for line in done.stdout.splitlines()}
+    expanded = set(allowed)
+    for group in [a for a in allowed if a.startswith("@")]:
+        sub = subprocess.run(["systemd-analyze", "syscall-filter", group], capture_output=True, text=True, timeout=60)
+        expanded |= {line.strip() for line in sub.stdout.splitlines()}
+    for call in ("sched_setscheduler", "sched_setaffinity", "setpriority", "mlockall", "ioctl", "mmap", "socket",
+                 "connect", "futex", "eventfd2", "memfd_create"):
+        assert call in expanded, call
+    assert one("Service", "CapabilityBoundingSet") == ""  # rtprio and memlock come from the rlimits
+    assert "AF_UNIX" in one("Service", "RestrictAddressFamilies").split()  # JACK, the status socket
+    assert "AF_INET" in one("Service", "RestrictAddressFamilies").split()  # pigpiod on localhost:8888
+    assert one("Service", "IPAddressAllow") == "localhost"
+    assert "RestrictRealtime" not in UNIT_KEYS["Service"] and "PrivateDevices" not in UNIT_KEYS["Service"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 class TempoGrid:
     """Step ``k`` (a 16th note, counted from 0) starts at ``time_of(k)`` seconds."""
@@ -41,3 +43,33 @@ class TempoGrid:
         """Make step ``step`` start at time ``t`` (MIDI Start: a bar begins now), tempo unchanged."""
         self._anchor_step = float(step)
         self._anchor_t = t
+
+
+class BeatLog:
+    """The audio times of the grid's planned beats (every 4th step) and downbeats (every 16th).
+
+    Filled by the engine as it plans steps, so it is what the box played to, whatever drove the
+    grid; growing arrays (doubling, so appends are amortised and allocate about once per
+    doubling, never per hop).
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._t = np.zeros(capacity, dtype=np.float64)
+        self._down = np.zeros(capacity, dtype=bool)
+        self._n = 0
+
+    def add(self, t: float, downbeat: bool) -> None:
+        if self._n == self._t.size:
+            self._t = np.concatenate([self._t, np.zeros_like(self._t)])
+            self._down = np.concatenate([self._down, np.zeros_like(self._down)])
+        self._t[self._n] = t
+        self._down[self._n] = downbeat
+        self._n += 1
+
+    def beats(self) -> np.ndarray:
+        """Every planned beat's time (s), in order (a copy)."""
+        return self._t[: self._n].copy()
+
+    def downbeats(self) -> np.ndarray:
+        """The planned beats that start a bar (s), in order (a copy)."""
+        return self._t[: self._n][self._down[: self._n]]

@@ -30,7 +30,7 @@ import numpy as np
 
 from kelly_edge.config.schema import models_dir
 from kelly_edge.emotion import thesaurus
-from kelly_edge.engine.clock import TempoGrid
+from kelly_edge.engine.clock import BeatLog, TempoGrid
 from kelly_edge.engine.scheduler import Scheduler
 from kelly_edge.engine.timing import HopTimes
 from kelly_edge.features import encode
@@ -41,6 +41,7 @@ from kelly_edge.models import spec
 from kelly_edge.models.fallbacks import make_fallback
 from kelly_edge.models.runner import LoadedModel, load_all
 from kelly_edge.models.spec import Desc, Emo
+from kelly_edge.tempo.source import TempoSource, file_tempo_source
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,9 @@ class Engine:
     """The whole pipeline for one audio stream at ``sample_rate``.
 
     ``models`` maps spec names to loaded models (default: load from the config's models folder,
-    falling back per model). ``clock`` is the scheduler's clock (injectable for tests).
+    falling back per model). ``clock`` is the scheduler's clock (injectable for tests). ``tempo``
+    is polled at the end of every hop and its tempo applied (default: the one a recording can
+    drive, :func:`~kelly_edge.tempo.source.file_tempo_source`; the live box passes its own).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Engine:
         sample_rate: int,
         models: Mapping[str, LoadedModel] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        tempo: TempoSource | None = None,
     ) -> None:
         self.config = config
         self.sample_rate = sample_rate
@@ -92,6 +96,9 @@ class Engine:
         )
         self.hop_length = self.ctx.hop_length
         self.grid = TempoGrid(config.tempo.bpm)
+        self.tempo = tempo if tempo is not None else file_tempo_source(config)
+        self.tempo_changes = 0
+        self.beat_log = BeatLog()  # the planned beats' times: what the box played to
         self.sink = sink
         self.generator = Generator(config.generator, sink)
         self.scheduler = Scheduler(budget_s=config.scheduler.budget_ms / 1000.0, clock=clock)
@@ -300,6 +307,8 @@ class Engine:
             step = k % spec.N_STEPS
             self._mark_step_due(k)
             self._run_pending(step)
+            if step % 4 == 0:
+                self.beat_log.add(grid.time_of(k), step == 0)
             self.generator.plan_step(
                 step_index=k, t_step=grid.time_of(k), step_s=grid.step_s, tonic=ctx.tonic, major=ctx.major,
                 emotion=self._emotion_for_generator(), melody=sched.output("melody"),
@@ -309,6 +318,7 @@ class Engine:
             self._next_step += 1
         self.generator.advance(t)
         self._observe(t)
+        self._follow_tempo(t)
         self.stats.hop_times.add(sched.end_hop())
 
     def _emotion_for_generator(self) -> np.ndarray:
@@ -332,6 +342,14 @@ class Engine:
         return self.stats.hop_times.recent(n)
 
     # --- control ------------------------------------------------------------------------------
+    def _follow_tempo(self, t: float) -> None:
+        """Apply what the tempo source says after this hop (a tempo, or a bent rate that pulls
+        the grid onto the player's beat); it takes effect from the next step planned."""
+        bpm = self.tempo.poll(t, self.ctx, self.grid)
+        if bpm is not None and abs(bpm - self.grid.bpm) > 1e-6:
+            self.set_tempo(bpm)
+            self.tempo_changes += 1
+
     def set_tempo(self, bpm: float) -> None:
         self.grid.set_bpm(bpm, self.time_s)
         self.sink.set_tempo(self.time_s, bpm)

@@ -265,10 +265,7 @@ class LiveLoop:
         ctx = engine.ctx
         if captured and self.stats.first_sound_wall is None and not ctx.silent:
             self.stats.first_sound_wall = self.time_map.to_wall(t - self._hop_s)
-        bpm = self.tempo.poll(t, ctx)
-        if bpm is not None and abs(bpm - engine.grid.bpm) > 1e-6:
-            engine.set_tempo(bpm)
-            self.stats.tempo_changes += 1
+        self.stats.tempo_changes = engine.tempo_changes  # the engine polls the tempo source every hop
         event = self.tempo.transport()
         if event is not None:
             self._transport(event)

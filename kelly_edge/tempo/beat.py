@@ -9,7 +9,9 @@ madmom's online mode), written here for a 10 ms hop and a small per-hop cost:
   autocorrelation the context uses) re-computes the autocorrelation every 0.25 s; each tempo
   state (1 % apart, :data:`MIN_BPM`..:data:`MAX_BPM`) sums it at 1..4 times its period (a comb
   filter: the true tempo lines up at every multiple, its double does not), weighted by a
-  log-Gaussian prior around the starting guess. A Viterbi-like step keeps the state path
+  log-Gaussian prior around the starting guess; a state whose half period is almost as periodic
+  as its period (the off-beats as strong as the beats) is the half-time reading of a faster beat
+  and loses weight. A Viterbi-like step keeps the state path
   smooth (a Gaussian in log tempo between updates), which is what resists octave jumps; a small
   floor still lets a sustained new tempo win within a couple of bars.
 - **Phase** from a cumulative score: ``C[n] = (1-α)·s[n] + α·max_v W(v)·C[n-v]`` with ``v``
@@ -39,7 +41,11 @@ MAX_BPM = 220.0
 STATE_RATIO = 1.01  # tempo states 1 % apart
 PRIOR_OCTAVES = 1.0  # standard deviation of the log-Gaussian tempo prior
 TRANSITION_OCTAVES = 0.04  # standard deviation of the tempo change between two updates (0.25 s)
-JUMP_FLOOR = 1e-2  # share of the best path any state may start from (a new tempo after a change)
+JUMP_FLOOR = 1e-2
+SUB_FREE = 0.6  # autocorrelation at half the period, relative to the comb's, that costs nothing...
+SUB_SLOPE = 2.0  # ... beyond it, each unit costs this much weight...
+SUB_PENALTY_MAX = 0.5  # ... up to this much
+SUB_MEMORY = 0.9  # per tempo update (0.25 s), the weight of the old readings in that ratio  # share of the best path any state may start from (a new tempo after a change)
 ALPHA = 0.9  # weight of the past in the cumulative score
 TIGHTNESS = 5.0  # width of the log-Gaussian window of the cumulative score (BTrack's value)
 EXPECT_WIDTH = 0.5  # standard deviation (in beat periods) of where the next beat is expected
@@ -53,8 +59,10 @@ BAR_BEATS = 4
 BAR_MEMORY = 0.75  # per bar, the weight of the old accents of a slot
 BAR_MARGIN = 1.15  # the first downbeat slot must be this much stronger than the next one...
 BAR_SWITCH = 1.5  # ... and a new one this much stronger than the current one
+FIRST_ONSET_BEATS = 16  # for this many beats the first onset's beat may be the downbeat
 BAR_VISITS = 4  # accents of every slot needed before they decide
 ACTIVE_BEATS = 2.0  # no onset for this many beats: a break, the tracker holds what it had
+STEADY_UPDATES = 3  # predictions start once the tempo held (within NEW_PHASE) this many updates
 NEW_PHASE = math.log(1.08)  # a tempo change larger than this looks for the beat afresh
 OCTAVE_JUMP = math.log(1.3)  # a tempo change larger than this re-learns the bar
 MIN_ONSET = 0.3  # a hop's flux above this (dB per band) counts as "something played"
@@ -92,6 +100,14 @@ class BeatTracker:
         self._comb_w = valid / np.maximum(valid.sum(axis=1, keepdims=True), 1)
         self._comb_a = np.zeros(self._comb_i.shape)
         self._comb_b = np.zeros(self._comb_i.shape)
+        # the half period: a beat whose off-beats are as periodic as itself is a half-time reading
+        half = np.clip(self._periods / 2.0 - lag0, 0.0, lag_top - lag0 - 1.0)
+        self._half_i = np.floor(half).astype(np.intp)
+        self._half_f = half - self._half_i
+        self._acf_slow = np.zeros(lags.size)
+        self._obs_slow = np.zeros(n_states)
+        self._half_a = np.zeros(n_states)
+        self._half_b = np.zeros(n_states)
         self._prior = np.exp(-0.5 * (np.log2(self._bpms / guess) / PRIOR_OCTAVES) ** 2)
         # the transition, banded: states further than 4 standard deviations apart never follow
         # each other directly (the floor below covers that), so each state looks at 2*band+1
@@ -110,6 +126,7 @@ class BeatTracker:
         self._state = int(np.argmin(np.abs(self._bpms - guess)))
         self.bpm = guess
         self.known = False
+        self._steady = 0  # tempo updates since the tempo last moved by more than NEW_PHASE
 
         # the cumulative score and the flux rings, each written twice (at i and i + size) so any
         # window of the last ``size`` hops is one contiguous slice
@@ -147,6 +164,7 @@ class BeatTracker:
         self.next_beat_hops = 0
         self.next_beat_index = 0
         self.downbeat_slot = -1
+        self._slot_from_accents = False
 
     # --- tempo ---------------------------------------------------------------------------------
     def _set_period(self, period: float) -> None:
@@ -168,6 +186,25 @@ class BeatTracker:
         np.maximum(self._comb_a, 0.0, out=self._comb_a)
         self._comb_a *= self._comb_w
         np.sum(self._comb_a, axis=1, out=self._obs)
+        # sub / main above SUB_FREE lowers the state's weight (to at most 1 - SUB_PENALTY_MAX)
+        # (both from ~2 s means: the ratio of single readings flickers with every fill)
+        self._acf_slow *= SUB_MEMORY
+        self._acf_slow += (1.0 - SUB_MEMORY) * acf
+        self._obs_slow *= SUB_MEMORY
+        self._obs_slow += (1.0 - SUB_MEMORY) * self._obs
+        a, b = self._half_a, self._half_b
+        np.take(self._acf_slow, self._half_i, out=a)
+        np.take(self._acf_slow, self._half_i + 1, out=b)
+        b -= a
+        b *= self._half_f
+        a += b
+        np.maximum(self._obs_slow, 1e-9, out=b)
+        a /= b
+        a -= SUB_FREE
+        a *= -SUB_SLOPE
+        np.clip(a, -SUB_PENALTY_MAX, 0.0, out=a)
+        a += 1.0
+        self._obs *= a
         self._obs *= self._prior
         if not self._obs.max() > 1e-6:
             return
@@ -184,6 +221,9 @@ class BeatTracker:
             self._forget_bars()  # beats of another length: the slots no longer mean bar positions
         if jump > NEW_PHASE:
             self._last_beat = -1  # the old beats' chain may be an off-beat one now: pick afresh
+            self._steady = 0
+        else:
+            self._steady += 1
         if state != self._state or not self.known:
             self._state = state
             self.bpm = float(self._bpms[state])
@@ -193,7 +233,8 @@ class BeatTracker:
     def _forget_bars(self) -> None:
         self._slots[:] = 0.0
         self._slot_seen[:] = 0
-        self.downbeat_slot = -1  # the first onset's beat again, at the next prediction
+        self.downbeat_slot = -1
+        self._slot_from_accents = False
 
     # --- per hop -------------------------------------------------------------------------------
     def _low_flux(self, mel: np.ndarray | None) -> float:
@@ -235,7 +276,7 @@ class BeatTracker:
         n = self._hops
         self._hops += 1
 
-        if not (self.known and self.active):
+        if not (self.known and self.active and self._steady >= STEADY_UPDATES):
             return False
         if n == self._predicted:
             previous, self._last_beat = self._last_beat, n
@@ -288,8 +329,9 @@ class BeatTracker:
         skipped = round((self._predicted - previous) / period) if previous >= 0 else 1
         self._beat_index += max(1, skipped)
         self.next_beat_index = self._beat_index
-        if self.downbeat_slot < 0 and self._first_onset >= 0:
-            # until the accents tell: the bar starts on the beat of the first onset
+        if not self._slot_from_accents and self._first_onset >= 0 and self._beat_index < FIRST_ONSET_BEATS:
+            # until the accents tell: the bar starts on the beat of the first onset (counted
+            # again at each of the first beats, as the tracker's phase and tempo settle)
             beats_since = round((self._predicted - self._first_onset) / period)
             self.downbeat_slot = (self._beat_index - beats_since) % BAR_BEATS
 
@@ -331,5 +373,7 @@ class BeatTracker:
             current = self.downbeat_slot
             if current < 0 and values[best] > BAR_MARGIN * second:
                 self.downbeat_slot = best
+                self._slot_from_accents = True
             elif current >= 0 and best != current and values[best] > BAR_SWITCH * values[current]:
                 self.downbeat_slot = best
+                self._slot_from_accents = True

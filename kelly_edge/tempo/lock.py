@@ -28,7 +28,8 @@ DRIFT_GAIN = 0.01  # per beat, the tempo correction that builds up per 16th of s
 MAX_BEND = 0.06  # largest rate deviation from the tracked tempo once locked
 ACQUIRE_BEND = 0.4  # ... while acquiring
 BAR_BEND = 0.15  # ... while slipping onto the bar line
-ACQUIRE_BEATS = 6  # predictions that count as acquiring, from the first and after a break
+ACQUIRE_BEATS = 6  # predictions that count as acquiring: the first, after a break or a new tempo...
+MAX_ACQUIRE_BEATS = 16  # ... and more, up to this many, until the grid is near the beat
 BREAK_BEATS = 4.0  # no prediction for this many beats: a break, acquire again after it
 NEW_TEMPO = math.log(1.08)  # a tempo change larger than this acquires again
 BAR_HOLD = 16  # beats a new downbeat estimate must hold before a locked grid moves to it
@@ -53,6 +54,8 @@ class GridLock:
         self._slot = -1
         self._slot_beats = 0
         self._drift = 0.0  # the integral term: a tempo the tracker's estimate lags behind
+        self._bar_found = False
+        self._near = 0  # predictions in a row with the grid within half a 16th of the target
 
     def on_hop(self, t: float, grid: Any) -> float | None:
         """Between predictions: the tracked tempo again once the correction window is over."""
@@ -64,10 +67,14 @@ class GridLock:
     def on_prediction(self, t: float, grid: Any, tracker: Any) -> float:
         """The grid rate (BPM) to run at from ``t`` after the tracker predicted a beat."""
         period_s = 60.0 / tracker.bpm
-        new_tempo = self._tracked is None or abs(math.log(tracker.bpm / self._tracked)) > NEW_TEMPO
-        if t - self._last_t > BREAK_BEATS * period_s or new_tempo:
+        first = self._tracked is None
+        new_tempo = not first and abs(math.log(tracker.bpm / self._tracked)) > NEW_TEMPO
+        if first or new_tempo or t - self._last_t > BREAK_BEATS * period_s:
             self._predictions = 0  # first lock, back after a break, or a new tempo: acquire
             self._drift = 0.0
+            self._near = 0
+            # the bar line is sought until a first lock completed: across a tempo change or a
+            # break after that, the player's bars go on where the grid's are
         self._last_t = t
         self._predictions += 1
         self._tracked = tracker.bpm
@@ -76,15 +83,19 @@ class GridLock:
         slot = tracker.downbeat_slot
         self._slot_beats = self._slot_beats + 1 if slot == self._slot and slot >= 0 else 0
         self._slot = slot
-        acquiring = self._predictions <= ACQUIRE_BEATS
+        # acquiring: the first few predictions, and on until the grid is near the beat twice
+        acquiring = self._predictions <= ACQUIRE_BEATS or (self._near < 2 and self._predictions <= MAX_ACQUIRE_BEATS)
         bend = ACQUIRE_BEND if acquiring else MAX_BEND
-        if slot >= 0 and (acquiring or self._slot_beats >= BAR_HOLD):
+        if not acquiring and slot >= 0:
+            self._bar_found = True
+        if slot >= 0 and ((acquiring and not self._bar_found) or self._slot_beats >= BAR_HOLD):
             wanted = 4.0 * ((tracker.next_beat_index - slot) % 4)
             error = _wrap(wanted - position, 16.0)
             if abs(error) > 2.0:
                 bend = max(bend, BAR_BEND)
         else:
             error = _wrap(-position, 4.0)
+        self._near = self._near + 1 if abs(error) < 0.5 else 0
         if not acquiring and abs(error) <= 2.0:
             self._drift = min(MAX_BEND, max(-MAX_BEND, self._drift + DRIFT_GAIN * error))
         step0 = period_s / (4.0 * (1.0 + self._drift))

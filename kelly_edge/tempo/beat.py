@@ -49,6 +49,7 @@ SUB_MEMORY = 0.9  # per tempo update (0.25 s), the weight of the old readings in
 ALPHA = 0.9  # weight of the past in the cumulative score
 TIGHTNESS = 5.0  # width of the log-Gaussian window of the cumulative score (BTrack's value)
 EXPECT_WIDTH = 0.5  # standard deviation (in beat periods) of where the next beat is expected
+SCORE_BATCH = 8  # hops whose cumulative score is computed together (below half the shortest beat)
 ACF_WINDOW_S = 4.0
 ACF_EVERY_S = 0.25
 COMB_MULTIPLES = 4
@@ -97,6 +98,7 @@ class BeatTracker:
         pos = np.where(valid, pos, 0.0)
         self._comb_i = np.floor(pos).astype(np.intp)
         self._comb_f = pos - self._comb_i
+        self._comb_i1 = self._comb_i + 1
         self._comb_w = valid / np.maximum(valid.sum(axis=1, keepdims=True), 1)
         self._comb_a = np.zeros(self._comb_i.shape)
         self._comb_b = np.zeros(self._comb_i.shape)
@@ -104,7 +106,9 @@ class BeatTracker:
         half = np.clip(self._periods / 2.0 - lag0, 0.0, lag_top - lag0 - 1.0)
         self._half_i = np.floor(half).astype(np.intp)
         self._half_f = half - self._half_i
+        self._half_i1 = self._half_i + 1
         self._acf_slow = np.zeros(lags.size)
+        self._acf_new = np.zeros(lags.size)
         self._obs_slow = np.zeros(n_states)
         self._half_a = np.zeros(n_states)
         self._half_b = np.zeros(n_states)
@@ -113,7 +117,7 @@ class BeatTracker:
         # each other directly (the floor below covers that), so each state looks at 2*band+1
         band = int(math.ceil(4.0 * TRANSITION_OCTAVES / math.log2(STATE_RATIO)))
         offsets = np.arange(-band, band + 1) * math.log2(STATE_RATIO)
-        self._transition = np.exp(-0.5 * (offsets / TRANSITION_OCTAVES) ** 2)
+        self._transition = np.tile(np.exp(-0.5 * (offsets / TRANSITION_OCTAVES) ** 2), (n_states, 1))
         self._band = band
         self._padded = np.zeros(n_states + 2 * band)  # delta with zeros either side
         self._paths = np.zeros((n_states, 2 * band + 1))
@@ -131,20 +135,31 @@ class BeatTracker:
         # the cumulative score and the flux rings, each written twice (at i and i + size) so any
         # window of the last ``size`` hops is one contiguous slice
         self._size = int(math.ceil(3.0 * 60.0 / (MIN_BPM * self.hop_s))) + 2
-        self._score = np.zeros(2 * self._size)
+        self._score = np.zeros(3 * self._size)  # the last third only backs the row view below
+        st = self._score.strides[0]
+        self._score_rows = np.lib.stride_tricks.as_strided(  # row r: the score from slot r on
+            self._score, shape=(2 * self._size, self._size), strides=(st, st), writeable=False)
         self._low = np.zeros(2 * self._size)
         self._flux = np.zeros(2 * self._size)
         self._i = 0
         self._w_rev = np.zeros(self._size)  # the score window W(v), oldest (largest v) first
-        self._tmp = np.zeros(self._size)
+        self._pending = 0  # hops whose score is not computed yet
+        self._batch = np.zeros(SCORE_BATCH * self._size)  # flat: row views of it are contiguous
+        self._batch_c = np.zeros(SCORE_BATCH)
+        self._batch_s = np.zeros(SCORE_BATCH)
         self._v_lo = self._v_hi = 1
         self._period = 60.0 / (guess * self.hop_s)
         # the prediction: the past score laid out once, then each future hop's window as a row
         self._lin = np.zeros(4 * self._size)
-        self._rows = np.zeros((2 * self._size, self._size))
+        st = self._lin.strides[0]
+        self._lin_rows = np.lib.stride_tricks.as_strided(  # row j: the laid-out score from j + 1 on
+            self._lin[1:], shape=(2 * self._size, self._size), strides=(st, st), writeable=False)
+        self._rows = np.zeros(2 * self._size * self._size)
+        self._w_rows = np.zeros(2 * self._size * self._size)  # W repeated per row (see _set_period)
         self._future = np.zeros(2 * self._size)
         self._expect = np.zeros(2 * self._size)
         self._ramp = np.arange(1, 2 * self._size + 1, dtype=np.float64)  # hops ahead of each future row
+        self._windows_of = [self._score_window(float(p)) for p in self._periods]
         self._set_period(self._period)
 
         self._hops = 0
@@ -167,19 +182,30 @@ class BeatTracker:
         self._slot_from_accents = False
 
     # --- tempo ---------------------------------------------------------------------------------
-    def _set_period(self, period: float) -> None:
-        """Tempo-dependent windows for a beat period of ``period`` hops."""
-        self._period = period
+    def _score_window(self, period: float) -> np.ndarray:
+        """W(v) for a beat of ``period`` hops, v from 2 periods down to half of one."""
         v_lo = max(1, int(round(period / 2.0)))
         v_hi = min(self._size - 1, int(round(2.0 * period)))
-        self._v_lo, self._v_hi = v_lo, v_hi
         v = np.arange(v_hi, v_lo - 1, -1, dtype=np.float64)
-        self._w_rev[: v.size] = np.exp(-0.5 * (TIGHTNESS * np.log(v / period)) ** 2)
+        return np.exp(-0.5 * (TIGHTNESS * np.log(v / period)) ** 2)
+
+    def _set_period(self, period: float, window: np.ndarray | None = None) -> None:
+        """Tempo-dependent windows for a beat period of ``period`` hops (``window``: its
+        precomputed W, so that a tempo change allocates nothing)."""
+        self._period = period
+        w = self._score_window(period) if window is None else window
+        self._v_lo = max(1, int(round(period / 2.0)))
+        self._v_hi = self._v_lo + w.size - 1
+        self._w_rev[: w.size] = w
+        # W once per row of the batched and the predicted scores: a ufunc broadcasting a vector
+        # over rows in place allocates a copy, a same-shape one does not
+        rows = min(2 * self._size, int(math.ceil(1.5 * period)) + SCORE_BATCH)
+        np.copyto(self._w_rows[: rows * w.size].reshape(rows, w.size), w)
 
     def _update_tempo(self) -> None:
         acf = self._estimator.acf
-        np.take(acf, self._comb_i, out=self._comb_a)
-        np.take(acf, self._comb_i + 1, out=self._comb_b)
+        np.take(acf, self._comb_i, out=self._comb_a, mode="clip")
+        np.take(acf, self._comb_i1, out=self._comb_b, mode="clip")
         self._comb_b -= self._comb_a
         self._comb_b *= self._comb_f
         self._comb_a += self._comb_b
@@ -188,13 +214,15 @@ class BeatTracker:
         np.sum(self._comb_a, axis=1, out=self._obs)
         # sub / main above SUB_FREE lowers the state's weight (to at most 1 - SUB_PENALTY_MAX)
         # (both from ~2 s means: the ratio of single readings flickers with every fill)
+        np.multiply(acf, (1.0 - SUB_MEMORY) / SUB_MEMORY, out=self._acf_new)
+        self._acf_slow += self._acf_new
         self._acf_slow *= SUB_MEMORY
-        self._acf_slow += (1.0 - SUB_MEMORY) * acf
+        np.multiply(self._obs, (1.0 - SUB_MEMORY) / SUB_MEMORY, out=self._half_a)
+        self._obs_slow += self._half_a
         self._obs_slow *= SUB_MEMORY
-        self._obs_slow += (1.0 - SUB_MEMORY) * self._obs
         a, b = self._half_a, self._half_b
-        np.take(self._acf_slow, self._half_i, out=a)
-        np.take(self._acf_slow, self._half_i + 1, out=b)
+        np.take(self._acf_slow, self._half_i, out=a, mode="clip")
+        np.take(self._acf_slow, self._half_i1, out=b, mode="clip")
         b -= a
         b *= self._half_f
         a += b
@@ -202,7 +230,8 @@ class BeatTracker:
         a /= b
         a -= SUB_FREE
         a *= -SUB_SLOPE
-        np.clip(a, -SUB_PENALTY_MAX, 0.0, out=a)
+        np.minimum(a, 0.0, out=a)
+        np.maximum(a, -SUB_PENALTY_MAX, out=a)
         a += 1.0
         self._obs *= a
         self._obs *= self._prior
@@ -210,7 +239,9 @@ class BeatTracker:
             return
         band = self._band
         self._padded[band : band + self._delta.size] = self._delta
-        np.multiply(self._windows, self._transition, out=self._paths)
+        # (copy, then multiply in place: a ufunc copies an input whose rows overlap, copyto does not)
+        np.copyto(self._paths, self._windows)
+        self._paths *= self._transition  # same shapes: a broadcast in-place multiply would copy
         np.max(self._paths, axis=1, out=self._best_from)
         self._best_from += JUMP_FLOOR * self._delta.max()
         np.multiply(self._obs, self._best_from, out=self._delta)
@@ -227,7 +258,7 @@ class BeatTracker:
         if state != self._state or not self.known:
             self._state = state
             self.bpm = float(self._bpms[state])
-            self._set_period(float(self._periods[state]))
+            self._set_period(float(self._periods[state]), self._windows_of[state])
         self.known = True
 
     def _forget_bars(self) -> None:
@@ -256,23 +287,20 @@ class BeatTracker:
         low = 0.0 if silent else self._low_flux(mel)
         if not math.isfinite(low):
             low = 0.0
+        size, i = self._size, self._i
+        self._low[i] = self._low[i + size] = low
+        self._flux[i] = self._flux[i + size] = s
+        self._i = (i + 1) % size
+        self._pending += 1
+        if self._pending >= SCORE_BATCH:
+            self._flush_score()
         if self._estimator.update(s) and self.active:
+            self._flush_score()  # with the window of the tempo it was computed for
             self._update_tempo()
         self._since_onset = 0 if s > MIN_ONSET else self._since_onset + 1
         if self._first_onset < 0 and s > MIN_ONSET:
             self._first_onset = self._hops
         self.active = self._since_onset < ACTIVE_BEATS * self._period
-
-        size, i = self._size, self._i
-        end = i + size  # the newest slot's mirror, exclusive of this hop
-        window = self._score[end - self._v_hi : end - self._v_lo + 1]
-        w = self._tmp[: window.size]
-        np.multiply(window, self._w_rev[: window.size], out=w)
-        c = (1.0 - ALPHA) * s + ALPHA * float(w.max())
-        self._score[i] = self._score[end] = c
-        self._low[i] = self._low[end] = low
-        self._flux[i] = self._flux[end] = s
-        self._i = (i + 1) % size
         n = self._hops
         self._hops += 1
 
@@ -288,8 +316,38 @@ class BeatTracker:
         )
         if not due:
             return False
+        self._flush_score()
         self._predict(n)
         return True
+
+    def _flush_score(self) -> None:
+        """The cumulative score of the hops fed since the last flush, all at once.
+
+        Each hop's score reads scores at least half a beat older (>= 13 hops at the fastest
+        tempo), so a batch of up to :data:`SCORE_BATCH` hops depends only on hops before it: one
+        strided multiply and one max for the batch instead of two numpy calls per hop.
+        """
+        k, self._pending = self._pending, 0
+        size = self._size
+        width = self._v_hi - self._v_lo + 1
+        done = 0
+        while done < k:  # at most two runs: the batch may wrap around the ring
+            start = (self._i - k + done) % size
+            count = min(k - done, size - start)
+            first = start + size - self._v_hi
+            rows = self._score_rows[first : first + count, :width]
+            out = self._batch[: count * width].reshape(count, width)
+            np.copyto(out, rows)
+            out *= self._w_rows[: count * width].reshape(count, width)
+            c = self._batch_c[:count]
+            np.maximum.reduce(out, axis=1, out=c)
+            c *= ALPHA
+            fresh = self._batch_s[:count]
+            np.multiply(self._flux[start : start + count], 1.0 - ALPHA, out=fresh)
+            c += fresh
+            self._score[start : start + count] = c
+            self._score[start + size : start + size + count] = c
+            done += count
 
     # --- beats ---------------------------------------------------------------------------------
     def _predict(self, n: int) -> None:
@@ -303,15 +361,13 @@ class BeatTracker:
         lin = self._lin
         lin[:v_hi] = self._score[newest - v_hi + 1 : newest + 1]  # hops n-v_hi+1 .. n
         lin[v_hi : v_hi + horizon + 1] = 0.0
-        base = lin[1:]  # row j (future hop n+1+j) reads hops n+1+j-v_hi .. n+1+j-v_lo
         width = v_hi - v_lo + 1
-        rows = np.lib.stride_tricks.as_strided(
-            base, shape=(horizon, width), strides=(base.strides[0], base.strides[0]), writeable=False
-        )
-        out = self._rows[:horizon, :width]
-        np.multiply(rows, self._w_rev[:width], out=out)
+        rows = self._lin_rows[:horizon, :width]  # row j (future hop n+1+j) reads hops n+1+j-v_hi .. n+1+j-v_lo
+        out = self._rows[: horizon * width].reshape(horizon, width)
+        np.copyto(out, rows)
+        out *= self._w_rows[: horizon * width].reshape(horizon, width)
         future = self._future[:horizon]
-        np.max(out, axis=1, out=future)
+        np.maximum.reduce(out, axis=1, out=future)
         # the expected beat: one period after the last one (or, with none yet, anywhere ahead)
         expect = self._expect[:horizon]
         centre = (self._last_beat + period - n) if self._last_beat >= 0 else period / 2.0

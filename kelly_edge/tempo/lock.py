@@ -33,6 +33,7 @@ MAX_ACQUIRE_BEATS = 16  # ... and more, up to this many, until the grid is near 
 BREAK_BEATS = 4.0  # no prediction for this many beats: a break, acquire again after it
 NEW_TEMPO = math.log(1.08)  # a tempo change larger than this acquires again
 BAR_HOLD = 16  # beats a new downbeat estimate must hold before a locked grid moves to it
+MIN_GRID_BPM, MAX_GRID_BPM = 40.0, 240.0  # the bent rate stays in the box's tempo range
 LATENCY_S = 0.01  # the flux peaks this long after the onset (measured on rendered pieces)
 
 
@@ -105,4 +106,4 @@ class GridLock:
         rate = (span / step0 + gain * error) / span  # steps per second
         rate = min((1.0 + bend) / step0, max((1.0 - bend) / step0, rate))
         self._until = t + span
-        return 15.0 * rate
+        return min(MAX_GRID_BPM, max(MIN_GRID_BPM, 15.0 * rate))

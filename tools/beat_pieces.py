@@ -253,7 +253,7 @@ def box_beats(wav: Path, config: Any = None) -> tuple[np.ndarray, np.ndarray, fl
     for hop in iter_hops(x, engine.hop_length):
         engine.process_hop(hop)
     engine.close()
-    tracked = engine.tempo.lock.base_bpm if hasattr(engine.tempo, "lock") else None  # type: ignore[attr-defined]
+    tracked = getattr(engine.tempo, "tracked_bpm", None)  # the player source's; the grid's otherwise
     bpm = float(tracked if tracked is not None else engine.grid.bpm)
     return engine.beat_log.beats(), engine.beat_log.downbeats(), bpm
 

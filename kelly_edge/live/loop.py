@@ -4,7 +4,7 @@ Threads and who owns what:
 
 * the **audio callback** (PortAudio / JACK) only copies into the :class:`FrameRing`;
 * the **processing thread** owns the engine: it reads one hop at a time from the ring, runs
-  ``Engine.process_hop``, polls the tempo source, advances the generator and the MIDI clock a
+  ``Engine.process_hop`` (which polls the tempo source, as offline), takes its transport, advances the generator and the MIDI clock a
   short *look-ahead* past the audio just heard (so the sink receives events before they are due),
   and keeps the audio->wall :class:`TimeMap` from the ring's stamps. Requests from other threads
   (panic, voice/model switches) reach it through a deque and run between hops;

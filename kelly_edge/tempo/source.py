@@ -126,6 +126,11 @@ class PlayerSource:
         self.tracker: BeatTracker | None = None
         self.lock = GridLock()
 
+    @property
+    def tracked_bpm(self) -> float | None:
+        """The tempo the grid holds between its corrections (None until a beat was predicted)."""
+        return self.lock.base_bpm
+
     def poll(self, t: float, features: Any, grid: Any = None) -> float | None:
         if features is None or grid is None:
             return None

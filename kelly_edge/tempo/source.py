@@ -1,9 +1,9 @@
 """The tempo seam: one small interface, one class per ``tempo.source`` value.
 
 The engine polls its source at the end of every hop, live and offline alike, and applies what it
-returns (``Engine.set_tempo``: the grid, the MIDI file's tempo map, the clock out). Sources fed from other threads (a footswitch, a
-MIDI input callback) hand values over through single attributes or a deque, never a lock the
-processing thread could wait on.
+returns (``Engine.set_tempo``: the grid, the MIDI file's tempo map, the clock out). Sources fed
+from other threads (a footswitch, a MIDI input callback) hand values over through single
+attributes or a deque, never a lock the processing thread could wait on.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from typing import Any, Callable, Protocol, runtime_checkable
 from kelly_edge.tempo.beat import BeatTracker
 from kelly_edge.tempo.lock import GridLock
 from kelly_edge.tempo.midi_clock import ClockFollower, MidiClockInput
-from kelly_edge.tempo.onsets import OnsetTempo
 from kelly_edge.tempo.tap import TapTempo
 
-SOURCES = ("player", "config", "tap", "midi_clock", "onsets")
-"""``tempo.source`` values; ``onsets`` is the old name of ``player`` (same source)."""
 FILE_SOURCES = ("player", "onsets")
-"""The sources a recording can drive; the others follow hardware (a footswitch, a clock input)."""
+"""The ``tempo.source`` values a recording can drive (``onsets`` is the old name of ``player``);
+the others follow hardware (a footswitch, a clock input)."""
 
 
 @runtime_checkable
@@ -140,26 +138,6 @@ class PlayerSource:
         if tracker.update(features.onset_strength, features.mel, features.silent):
             return self.lock.on_prediction(t, grid, tracker)
         return self.lock.on_hop(t, grid)
-
-    def transport(self) -> str | None:
-        return None
-
-    def close(self) -> None:
-        pass
-
-
-class OnsetSource:
-    """The tempo alone (no phase) from the context's estimator, stabilised; what ``onsets`` was
-    before ``player`` locked the grid's phase too."""
-
-    name = "onsets"
-
-    def __init__(self, bpm: float) -> None:
-        self._follow = OnsetTempo(bpm)
-
-    def poll(self, t: float, features: Any, grid: Any = None) -> float | None:
-        # the scalars, not ``descriptors``: reading those every hop would compute them every hop
-        return self._follow.update(t, features.tempo_bpm, features.pulse_clarity)
 
     def transport(self) -> str | None:
         return None

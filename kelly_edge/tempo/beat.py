@@ -165,6 +165,9 @@ class BeatTracker:
         self._hops = 0
         self._since_onset = math.inf
         self._prev_low: float | None = None
+        self._mel: np.ndarray | None = None  # the frame array last fed, and views of its bands
+        self._mel_harm = self._mel_low = np.zeros(0, dtype=np.float32)
+        self._ones_low = np.ones(LOW_BANDS, dtype=np.float32)
         self._harm_sum = np.zeros(HARMONY_BANDS, dtype=np.float64)  # this beat's mel, summed
         self._harm_prev = np.zeros(HARMONY_BANDS, dtype=np.float64)  # the previous beat's mean
         self._harm_diff = np.zeros(HARMONY_BANDS, dtype=np.float64)
@@ -268,11 +271,9 @@ class BeatTracker:
         self._slot_from_accents = False
 
     # --- per hop -------------------------------------------------------------------------------
-    def _low_flux(self, mel: np.ndarray | None) -> float:
+    def _low_flux(self) -> float:
         """The rise of the low bands' mean level (dB): a bass note or a kick starting."""
-        if mel is None:
-            return 0.0
-        level = float(mel[:LOW_BANDS].sum()) / LOW_BANDS
+        level = float(np.dot(self._mel_low, self._ones_low)) / LOW_BANDS
         rise = level - self._prev_low if self._prev_low is not None else 0.0
         self._prev_low = level
         return rise if rise > 0.0 else 0.0
@@ -281,10 +282,12 @@ class BeatTracker:
         """One hop: ``strength`` the flux (0 when silent), ``mel`` the log-mel frame (for the bass
         flux; None skips it). True when a new next-beat prediction was made this hop."""
         s = strength if math.isfinite(strength) and strength > 0.0 else 0.0
+        if mel is not None and mel is not self._mel:  # views of the context's frame, made once
+            self._mel, self._mel_harm, self._mel_low = mel, mel[:HARMONY_BANDS], mel[:LOW_BANDS]
         if mel is not None and not silent:
-            self._harm_sum += mel[:HARMONY_BANDS]
+            np.add(self._harm_sum, self._mel_harm, out=self._harm_sum)
             self._harm_hops += 1
-        low = 0.0 if silent else self._low_flux(mel)
+        low = 0.0 if silent or mel is None else self._low_flux()
         if not math.isfinite(low):
             low = 0.0
         size, i = self._size, self._i

@@ -97,6 +97,7 @@ class Engine:
         self.hop_length = self.ctx.hop_length
         self.grid = TempoGrid(config.tempo.bpm)
         self.tempo = tempo if tempo is not None else file_tempo_source(config)
+        self.tempo.prepare(self.ctx)
         self.tempo_changes = 0
         self.beat_log = BeatLog()  # the planned beats' times: what the box played to
         self.sink = sink

@@ -154,8 +154,10 @@ class BeatTracker:
         st = self._lin.strides[0]
         self._lin_rows = np.lib.stride_tricks.as_strided(  # row j: the laid-out score from j + 1 on
             self._lin[1:], shape=(2 * self._size, self._size), strides=(st, st), writeable=False)
-        self._rows = np.zeros(2 * self._size * self._size)
-        self._w_rows = np.zeros(2 * self._size * self._size)  # W repeated per row (see _set_period)
+        # the most rows a prediction (1.5 slowest beats) or a score batch needs
+        self._max_rows = int(math.ceil(1.5 * 60.0 / (MIN_BPM * self.hop_s))) + SCORE_BATCH + 1
+        self._rows = np.zeros(self._max_rows * self._size)
+        self._w_rows = np.zeros(self._max_rows * self._size)  # W repeated per row (see _set_period)
         self._future = np.zeros(2 * self._size)
         self._expect = np.zeros(2 * self._size)
         self._ramp = np.arange(1, 2 * self._size + 1, dtype=np.float64)  # hops ahead of each future row
@@ -202,7 +204,7 @@ class BeatTracker:
         self._w_rev[: w.size] = w
         # W once per row of the batched and the predicted scores: a ufunc broadcasting a vector
         # over rows in place allocates a copy, a same-shape one does not
-        rows = min(2 * self._size, int(math.ceil(1.5 * period)) + SCORE_BATCH)
+        rows = min(self._max_rows, int(math.ceil(1.5 * period)) + SCORE_BATCH)
         np.copyto(self._w_rows[: rows * w.size].reshape(rows, w.size), w)
 
     def _update_tempo(self) -> None:
@@ -359,7 +361,7 @@ class BeatTracker:
         size = self._size
         v_lo, v_hi = self._v_lo, self._v_hi
         period = self._period
-        horizon = min(2 * size - 1, int(math.ceil(1.5 * period)))
+        horizon = min(self._max_rows - SCORE_BATCH, int(math.ceil(1.5 * period)))
         newest = self._i - 1 + size  # hop n's slot in the doubled ring
         lin = self._lin
         lin[:v_hi] = self._score[newest - v_hi + 1 : newest + 1]  # hops n-v_hi+1 .. n

@@ -26,10 +26,13 @@ class TempoSource(Protocol):
     """Must provide :meth:`poll` (a new tempo in BPM to apply now, or None; ``features`` is the
     engine's :class:`~kelly_edge.features.context.FeatureContext`, ``grid`` its
     :class:`~kelly_edge.engine.clock.TempoGrid`, read-only), :meth:`transport` (the next
-    pending ``"start"``, ``"stop"`` or ``"continue"``, or None) and an idempotent :meth:`close`.
+    pending ``"start"``, ``"stop"`` or ``"continue"``, or None) and an idempotent :meth:`close`;
+    :meth:`prepare` is called once, with the features, before the first hop (allocate there).
     ``name`` says what it follows, for the status line."""
 
     name: str
+
+    def prepare(self, features: Any) -> None: ...
 
     def poll(self, t: float, features: Any, grid: Any = None) -> float | None: ...
 
@@ -42,6 +45,9 @@ class ConfigTempo:
     """``tempo.source: config``: the tempo of the config file, never changed."""
 
     name = "config"
+
+    def prepare(self, features: Any) -> None:
+        pass
 
     def poll(self, t: float, features: Any, grid: Any = None) -> float | None:
         return None
@@ -70,6 +76,9 @@ class TapSource:
             self._pending = bpm
         return bpm
 
+    def prepare(self, features: Any) -> None:
+        pass
+
     def poll(self, t: float, features: Any, grid: Any = None) -> float | None:
         bpm, self._pending = self._pending, None
         return bpm
@@ -90,6 +99,9 @@ class MidiClockSource:
         self.follower = follower
         self._port = port
         self._applied: float | None = None
+
+    def prepare(self, features: Any) -> None:
+        pass
 
     def poll(self, t: float, features: Any, grid: Any = None) -> float | None:
         bpm = self.follower.bpm
@@ -114,7 +126,7 @@ class PlayerSource:
     A :class:`~kelly_edge.tempo.beat.BeatTracker` follows the context's onset strength; a
     :class:`~kelly_edge.tempo.lock.GridLock` bends the grid's rate once per beat towards its
     predictions. ``bpm`` (the config's) is the starting tempo and the tracker's prior centre.
-    The tracker is sized on the first poll, from the context's exact hop duration.
+    The tracker is sized by :meth:`prepare`, from the context's exact hop duration.
     """
 
     name = "player"
@@ -129,11 +141,16 @@ class PlayerSource:
         """The tempo the grid holds between its corrections (None until a beat was predicted)."""
         return self.lock.base_bpm
 
+    def prepare(self, features: Any) -> None:
+        """Size the tracker for the context's hop (its buffers: ~1.5 MB at 22.05 kHz)."""
+        if self.tracker is None or self.tracker.hop_s != features.hop_s:
+            self.tracker = BeatTracker(hop_s=features.hop_s, bpm=self._guess)
+
     def poll(self, t: float, features: Any, grid: Any = None) -> float | None:
         if features is None or grid is None:
             return None
         tracker = self.tracker
-        if tracker is None:
+        if tracker is None:  # not prepared: do it now (allocates in this hop)
             tracker = self.tracker = BeatTracker(hop_s=features.hop_s, bpm=self._guess)
         if tracker.update(features.onset_strength, features.mel, features.silent):
             return self.lock.on_prediction(t, grid, tracker)

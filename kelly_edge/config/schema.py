@@ -390,11 +390,15 @@ class AudioConfig:
 class TempoConfig:
     """The tempo and where it comes from."""
 
-    bpm: float = key(100.0, "beats per minute (the starting tempo when source is not config)", lo=20, hi=300)
+    bpm: float = key(
+        100.0, "beats per minute: the tempo for source config, the starting guess (and the tracker's prior centre) otherwise",
+        lo=20, hi=300,
+    )
     source: str = key(
-        "config",
-        "tempo from this file, tapped footswitch, incoming MIDI clock or detected onsets",
-        choices=("config", "tap", "midi_clock", "onsets"),
+        "player",
+        "player: the grid locks to the beats and bars heard (live and run --input); config: this file's bpm; "
+        "tap: a footswitch; midi_clock: an incoming MIDI clock; onsets: old name of player",
+        choices=("player", "config", "tap", "midi_clock", "onsets"),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 
+
 class TempoGrid:
     """Step ``k`` (a 16th note, counted from 0) starts at ``time_of(k)`` seconds."""
 

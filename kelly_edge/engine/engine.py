@@ -43,6 +43,7 @@ from kelly_edge.models import spec
 from kelly_edge.models.fallbacks import make_fallback
 from kelly_edge.models.runner import LoadedModel, load_all
 from kelly_edge.models.spec import Desc, Emo
+from kelly_edge.tempo.source import TempoSource, file_tempo_source
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ class Engine:
     """The whole pipeline for one audio stream at ``sample_rate``.
 
     ``models`` maps spec names to loaded models (default: load from the config's models folder,
-    falling back per model). ``clock`` is the scheduler's clock (injectable for tests).
+    falling back per model). ``clock`` is the scheduler's clock (injectable for tests). ``tempo``
+    is polled at the end of every hop and its tempo applied (default: the one a recording can
+    drive, :func:`~kelly_edge.tempo.source.file_tempo_source`; the live box passes its own).
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class Engine:
         sample_rate: int,
         models: Mapping[str, LoadedModel] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        tempo: TempoSource | None = None,
     ) -> None:
         self.config = config
         self.sample_rate = sample_rate
@@ -95,6 +99,9 @@ class Engine:
         )
         self.hop_length = self.ctx.hop_length
         self.grid = TempoGrid(config.tempo.bpm)
+        self.tempo = tempo if tempo is not None else file_tempo_source(config)
+        self.tempo.prepare(self.ctx)
+        self.tempo_changes = 0
         self.sink = sink
         self.generator = Generator(config.generator, sink)
         self.scheduler = Scheduler(budget_s=config.scheduler.budget_ms / 1000.0, clock=clock)
@@ -267,6 +274,11 @@ class Engine:
         """Audio time consumed so far."""
         return self._samples / self.sample_rate
 
+    @property
+    def played(self) -> PlayLog:
+        """What the box played on its timeline: beats, downbeats, chords, tempo (read-only use)."""
+        return self.stats.played
+
     def process_hop(self, hop: np.ndarray) -> None:
         """Consume one hop of mono float32 samples (``hop_length`` of them, fewer at the very end)."""
         sched = self.scheduler
@@ -303,6 +315,7 @@ class Engine:
             self._next_step += 1
         self.generator.advance(t)
         self._observe(t)
+        self._follow_tempo(t)
         self.stats.hop_times.add(sched.end_hop())
 
     def _emotion_for_generator(self) -> np.ndarray:
@@ -326,6 +339,14 @@ class Engine:
         return self.stats.hop_times.recent(n)
 
     # --- control ------------------------------------------------------------------------------
+    def _follow_tempo(self, t: float) -> None:
+        """Apply what the tempo source says after this hop (a tempo, or a bent rate that pulls
+        the grid onto the player's beat); it takes effect from the next step planned."""
+        bpm = self.tempo.poll(t, self.ctx, self.grid)
+        if bpm is not None and abs(bpm - self.grid.bpm) > 1e-6:
+            self.set_tempo(bpm)
+            self.tempo_changes += 1
+
     def set_tempo(self, bpm: float) -> None:
         self.grid.set_bpm(bpm, self.time_s)
         self.sink.set_tempo(self.time_s, bpm)

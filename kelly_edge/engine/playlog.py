@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+import numpy as np
+
 from kelly_edge.models import spec
 
 MAX_EVENTS = 4 * 3600 * 5  # four hours at 300 BPM
@@ -57,6 +59,14 @@ class PlayLog:
         if chord != self._chord:
             self._chord = chord
             self._append(self.chords, (t, chord))
+
+    def beat_times(self) -> np.ndarray:
+        """The planned beats' audio times (s), oldest first: ``(n,) float64``."""
+        return np.fromiter(self.beats, dtype=np.float64, count=len(self.beats))
+
+    def downbeat_times(self) -> np.ndarray:
+        """The planned bar starts' audio times (s), oldest first: ``(n,) float64``."""
+        return np.fromiter(self.downbeats, dtype=np.float64, count=len(self.downbeats))
 
     def report_fields(self) -> dict[str, Any]:
         """The report's ``beats``, ``downbeats``, ``chords`` (``[{t, chord}]`` named as

@@ -149,6 +149,8 @@ class TempoEstimator:
             base, shape=(self._lags.size, self._m), strides=(base.strides[0], base.strides[0]), writeable=False
         )
         self._acf = np.zeros(self._lags.size, dtype=np.float64)
+        self._lags_ro, self._acf_ro = self._lags.view(), self._acf.view()
+        self._lags_ro.flags.writeable = self._acf_ro.flags.writeable = False
         bpm = 60.0 / (np.maximum(self._lags, 1) * hop_s)
         self._prior = np.exp(-0.5 * (np.log2(bpm / prior_bpm) / prior_octaves) ** 2)
         inside = (self._lags >= lag_min) & (self._lags <= lag_max)
@@ -160,21 +162,34 @@ class TempoEstimator:
         self.tempo_bpm = 0.0
         self.pulse_clarity = 0.0
 
-    def update(self, strength: float) -> None:
-        """Feed one hop's onset strength; re-estimates every ``update_s``."""
+    @property
+    def lags(self) -> np.ndarray:
+        """The autocorrelation's lags in hops (read-only): ``acf[j]`` is at lag ``lags[j]``."""
+        return self._lags_ro
+
+    @property
+    def acf(self) -> np.ndarray:
+        """The last estimate's normalised autocorrelation per lag (read-only view; 1 at lag 0),
+        for a caller that weighs the periodicities itself (the beat tracker's comb filters)."""
+        return self._acf_ro
+
+    def update(self, strength: float) -> bool:
+        """Feed one hop's onset strength; re-estimates every ``update_s``. True on a hop whose
+        estimate computed a fresh :attr:`acf`."""
         self._ring[self._i] = strength if math.isfinite(strength) else 0.0
         self._i = (self._i + 1) % self._n
         self._filled = min(self._filled + 1, self._n)
         self._count += 1
         if self._count >= self._every:
             self._count = 0
-            self._estimate()
+            return self._estimate()
+        return False
 
-    def _estimate(self) -> None:
+    def _estimate(self) -> bool:
         n, i = self._n, self._i
         if self._filled < n // 2:
             self.tempo_bpm, self.pulse_clarity = 0.0, 0.0
-            return
+            return False
         # oldest first: ring[i:] then ring[:i]
         self._lin[: n - i] = self._ring[i:]
         self._lin[n - i :] = self._ring[:i]
@@ -182,7 +197,7 @@ class TempoEstimator:
         energy = float(np.dot(self._lin, self._lin))
         if not energy > 1e-9:
             self.tempo_bpm, self.pulse_clarity = 0.0, 0.0
-            return
+            return False
         np.copyto(self._lin64, self._lin)
         np.matmul(self._shifted, self._lin64[: self._m], out=self._acf)
         # each lag sums m products: scale to the zero-lag (energy) count
@@ -192,7 +207,7 @@ class TempoEstimator:
         clarity = float(self._acf[j])
         if not (self._score[j] > 0.0 and clarity >= self.min_clarity):
             self.tempo_bpm, self.pulse_clarity = 0.0, max(0.0, min(1.0, clarity))
-            return
+            return True
         lag = float(self._lags[j])
         if 0 < j < self._lags.size - 1:  # parabolic refinement on the raw autocorrelation
             y0, y1, y2 = self._acf[j - 1], self._acf[j], self._acf[j + 1]
@@ -201,3 +216,4 @@ class TempoEstimator:
                 lag += max(-0.5, min(0.5, 0.5 * (y0 - y2) / den))
         self.tempo_bpm = 60.0 / (lag * self.hop_s)
         self.pulse_clarity = max(0.0, min(1.0, clarity))
+        return True

@@ -332,7 +332,7 @@ def _build(
         thread_setup=lambda: rt.realtime_thread(priority),
     )
     gate = NoteGate(sink)
-    engine = Engine(config, gate, sample_rate=sample_rate)
+    engine = Engine(config, gate, sample_rate=sample_rate, tempo=tempo)
     key = calibration.device_key(audio.backend, box.capture.name)
     cal = None if rehearsal is not None else calibration.load(config, key)  # a file is not an interface
     gain = float(audio.input_gain_db) + (cal.gain_db if cal is not None else 0.0)

@@ -4,7 +4,7 @@ Threads and who owns what:
 
 * the **audio callback** (PortAudio / JACK) only copies into the :class:`FrameRing`;
 * the **processing thread** owns the engine: it reads one hop at a time from the ring, runs
-  ``Engine.process_hop``, polls the tempo source, advances the generator and the MIDI clock a
+  ``Engine.process_hop`` (which polls the tempo source, as offline), takes its transport, advances the generator and the MIDI clock a
   short *look-ahead* past the audio just heard (so the sink receives events before they are due),
   and keeps the audio->wall :class:`TimeMap` from the ring's stamps. Requests from other threads
   (panic, a config or model re-load) reach it through a deque and run between hops;
@@ -252,10 +252,7 @@ class LiveLoop:
         ctx = engine.ctx
         if captured and self.stats.first_sound_wall is None and not ctx.silent:
             self.stats.first_sound_wall = self.time_map.to_wall(t - self._hop_s)
-        bpm = self.tempo.poll(t, ctx)
-        if bpm is not None and abs(bpm - engine.grid.bpm) > 1e-6:
-            engine.set_tempo(bpm)
-            self.stats.tempo_changes += 1
+        self.stats.tempo_changes = engine.tempo_changes  # the engine polls the tempo source every hop
         event = self.tempo.transport()
         if event is not None:
             self._transport(event)

@@ -1,9 +1,9 @@
 """The tempo seam: one small interface, one class per ``tempo.source`` value.
 
-The live loop polls its source once per hop, on the processing thread, and applies what it
-returns (``Engine.set_tempo`` + the clock out). Sources fed from other threads (a footswitch, a
-MIDI input callback) hand values over through single attributes or a deque, never a lock the
-processing thread could wait on.
+The engine polls its source at the end of every hop, live and offline alike, and applies what it
+returns (``Engine.set_tempo``: the grid, the MIDI file's tempo map, the clock out). Sources fed
+from other threads (a footswitch, a MIDI input callback) hand values over through single
+attributes or a deque, never a lock the processing thread could wait on.
 """
 
 from __future__ import annotations
@@ -11,22 +11,30 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from kelly_edge.tempo.beat import BeatTracker
+from kelly_edge.tempo.lock import GridLock
 from kelly_edge.tempo.midi_clock import ClockFollower, MidiClockInput
-from kelly_edge.tempo.onsets import OnsetTempo
 from kelly_edge.tempo.tap import TapTempo
 
+FILE_SOURCES = ("player", "onsets")
+"""The ``tempo.source`` values a recording can drive (``onsets`` is the old name of ``player``);
+the others follow hardware (a footswitch, a clock input)."""
 
 
 @runtime_checkable
 class TempoSource(Protocol):
     """Must provide :meth:`poll` (a new tempo in BPM to apply now, or None; ``features`` is the
-    engine's :class:`~kelly_edge.features.context.FeatureContext`), :meth:`transport` (the next
-    pending ``"start"``, ``"stop"`` or ``"continue"``, or None) and an idempotent :meth:`close`.
+    engine's :class:`~kelly_edge.features.context.FeatureContext`, ``grid`` its
+    :class:`~kelly_edge.engine.clock.TempoGrid`, read-only), :meth:`transport` (the next
+    pending ``"start"``, ``"stop"`` or ``"continue"``, or None) and an idempotent :meth:`close`;
+    :meth:`prepare` is called once, with the features, before the first hop (allocate there).
     ``name`` says what it follows, for the status line."""
 
     name: str
 
-    def poll(self, t: float, features: Any) -> float | None: ...
+    def prepare(self, features: Any) -> None: ...
+
+    def poll(self, t: float, features: Any, grid: Any = None) -> float | None: ...
 
     def transport(self) -> str | None: ...
 
@@ -38,7 +46,10 @@ class ConfigTempo:
 
     name = "config"
 
-    def poll(self, t: float, features: Any) -> float | None:
+    def prepare(self, features: Any) -> None:
+        pass
+
+    def poll(self, t: float, features: Any, grid: Any = None) -> float | None:
         return None
 
     def transport(self) -> str | None:
@@ -65,7 +76,10 @@ class TapSource:
             self._pending = bpm
         return bpm
 
-    def poll(self, t: float, features: Any) -> float | None:
+    def prepare(self, features: Any) -> None:
+        pass
+
+    def poll(self, t: float, features: Any, grid: Any = None) -> float | None:
         bpm, self._pending = self._pending, None
         return bpm
 
@@ -86,7 +100,10 @@ class MidiClockSource:
         self._port = port
         self._applied: float | None = None
 
-    def poll(self, t: float, features: Any) -> float | None:
+    def prepare(self, features: Any) -> None:
+        pass
+
+    def poll(self, t: float, features: Any, grid: Any = None) -> float | None:
         bpm = self.follower.bpm
         if bpm is None or bpm == self._applied:
             return None
@@ -103,17 +120,41 @@ class MidiClockSource:
             port.close()
 
 
-class OnsetSource:
-    """``tempo.source: onsets``: the player's tempo, from the onset tempo estimator, stabilised."""
+class PlayerSource:
+    """``tempo.source: player``: the grid locked to the player's beats and bars.
 
-    name = "onsets"
+    A :class:`~kelly_edge.tempo.beat.BeatTracker` follows the context's onset strength; a
+    :class:`~kelly_edge.tempo.lock.GridLock` bends the grid's rate once per beat towards its
+    predictions. ``bpm`` (the config's) is the starting tempo and the tracker's prior centre.
+    The tracker is sized by :meth:`prepare`, from the context's exact hop duration.
+    """
+
+    name = "player"
 
     def __init__(self, bpm: float) -> None:
-        self._follow = OnsetTempo(bpm)
+        self._guess = float(bpm)
+        self.tracker: BeatTracker | None = None
+        self.lock = GridLock()
 
-    def poll(self, t: float, features: Any) -> float | None:
-        # the scalars, not ``descriptors``: reading those every hop would compute them every hop
-        return self._follow.update(t, features.tempo_bpm, features.pulse_clarity)
+    @property
+    def tracked_bpm(self) -> float | None:
+        """The tempo the grid holds between its corrections (None until a beat was predicted)."""
+        return self.lock.base_bpm
+
+    def prepare(self, features: Any) -> None:
+        """Size the tracker for the context's hop (its buffers: ~1.5 MB at 22.05 kHz)."""
+        if self.tracker is None or self.tracker.hop_s != features.hop_s:
+            self.tracker = BeatTracker(hop_s=features.hop_s, bpm=self._guess)
+
+    def poll(self, t: float, features: Any, grid: Any = None) -> float | None:
+        if features is None or grid is None:
+            return None
+        tracker = self.tracker
+        if tracker is None:  # not prepared: do it now (allocates in this hop)
+            tracker = self.tracker = BeatTracker(hop_s=features.hop_s, bpm=self._guess)
+        if tracker.update(features.onset_strength, features.mel, features.silent):
+            return self.lock.on_prediction(t, grid, tracker)
+        return self.lock.on_hop(t, grid)
 
     def transport(self) -> str | None:
         return None
@@ -122,14 +163,22 @@ class OnsetSource:
         pass
 
 
+def file_tempo_source(config: Any) -> TempoSource:
+    """The source a recording drives: the player's for ``player`` (and ``onsets``), else the
+    config's tempo (a file has no footswitch and no clock input)."""
+    if config.tempo.source in FILE_SOURCES:
+        return PlayerSource(config.tempo.bpm)
+    return ConfigTempo()
+
+
 def make_tempo_source(config: Any) -> TempoSource:
     """The source ``config.tempo.source`` names; opens the MIDI clock input port when needed
     (DeviceError when it is missing)."""
     source = config.tempo.source
     if source == "tap":
         return TapSource()
-    if source == "onsets":
-        return OnsetSource(config.tempo.bpm)
+    if source in FILE_SOURCES:
+        return PlayerSource(config.tempo.bpm)
     if source == "midi_clock":
         follower = ClockFollower()
         port = MidiClockInput(follower, port=config.midi.clock_in_port, api=config.midi.backend)

@@ -1,4 +1,4 @@
-"""Tempo sources: tap tempo, the MIDI clock follower, the onset tempo stabiliser."""
+"""Tempo sources: tap tempo, the MIDI clock follower, the player's beat (through the feature context)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from kelly_edge.tempo.midi_clock import CLOCK, CONTINUE, START, STOP, ClockFollower
-from kelly_edge.tempo.onsets import OnsetTempo
+from kelly_edge.engine.clock import TempoGrid
 from kelly_edge.features.context import FeatureContext
-from kelly_edge.tempo.source import ConfigTempo, MidiClockSource, OnsetSource, TapSource
+from kelly_edge.tempo.source import ConfigTempo, MidiClockSource, PlayerSource, TapSource
 from kelly_edge.tempo.tap import TapTempo
 
 
@@ -113,54 +113,30 @@ def test_the_clock_source_reports_each_new_tempo_once() -> None:
     assert source.poll(0.01, None) is None
 
 
-# --- onsets ------------------------------------------------------------------------------------
+# --- the player --------------------------------------------------------------------------------
 
-def test_a_steady_clear_reading_moves_the_tempo_after_the_hold() -> None:
-    follow = OnsetTempo(100.0, hold_s=2.0)
-    changes = [(i * 0.25, follow.update(i * 0.25, 112.0, 0.8)) for i in range(16)]
-    applied = [(t, bpm) for t, bpm in changes if bpm is not None]
-    assert applied and applied[0][1] == pytest.approx(112.0, rel=0.01)
-    assert applied[0][0] >= 2.0
-
-
-def test_octave_readings_are_folded_to_the_current_tempo() -> None:
-    follow = OnsetTempo(120.0, hold_s=0.5)
-    for i in range(20):
-        follow.update(i * 0.25, 62.5, 0.9)  # a half-time reading of ~125
-    assert follow.bpm == pytest.approx(125.0, rel=0.01)
-
-
-def test_unclear_or_unknown_readings_change_nothing() -> None:
-    follow = OnsetTempo(100.0, hold_s=0.5)
-    for i in range(40):
-        assert follow.update(i * 0.25, 130.0, 0.05) is None
-        assert follow.update(i * 0.25, 0.0, 0.9) is None
-    assert follow.bpm == 100.0
-
-
-def test_the_onset_source_follows_a_played_tempo_through_the_feature_context() -> None:
-    """End to end from audio: clicks at 112 BPM through the real FeatureContext move a 100 BPM box."""
+def test_the_player_source_follows_a_played_tempo_through_the_feature_context() -> None:
+    """End to end from audio: clicks at 112 BPM through the real FeatureContext pull a 100 BPM
+    grid to the player's tempo and onto the clicks (the rates it returns, applied to the grid)."""
     rate = 22050
     ctx = FeatureContext(sample_rate=rate)
-    source = OnsetSource(100.0)
+    grid = TempoGrid(100.0)
+    source = PlayerSource(100.0)
     period = round(rate * 60.0 / 112.0)
     x = np.zeros(rate * 12, dtype=np.float32)
     click = (0.5 * np.exp(-np.arange(200) / 30.0) * np.sin(np.arange(200) * 0.9)).astype(np.float32)
     for start in range(0, x.size - click.size, period):
         x[start : start + click.size] = click
     h = ctx.hop_length
-    applied = []
     for i in range(x.size // h):
         ctx.update(x[i * h : (i + 1) * h], step=0)
-        bpm = source.poll((i + 1) * h / rate, ctx)
+        t = (i + 1) * h / rate
+        bpm = source.poll(t, ctx, grid)
         if bpm is not None:
-            applied.append(bpm)
-    assert applied and applied[-1] == pytest.approx(112.0, rel=0.02)
-
-
-def test_readings_that_never_agree_do_not_move_the_tempo() -> None:
-    follow = OnsetTempo(100.0, hold_s=1.0)
-    for i in range(80):
-        reading = 90.0 if i % 2 else 112.0  # further apart than the agreement tolerance
-        assert follow.update(i * 0.25, reading, 0.9) is None
-    assert follow.bpm == 100.0
+            grid.set_bpm(bpm, t)
+    assert source.tracked_bpm == pytest.approx(112.0, rel=0.02)
+    # the grid's beats (every 4th step) fall on the clicks: its position at the last click is a whole beat
+    last_click = (x.size - click.size) // period * period / rate
+    beats = grid.position(last_click) / 4.0
+    assert abs(beats - round(beats)) < 0.1
+    assert source.poll(1.0, None) is None  # no features: nothing to follow

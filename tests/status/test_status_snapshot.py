@@ -46,7 +46,8 @@ def test_snapshot_is_json_and_matches_the_engine(long_engine: Engine) -> None:
     assert snap["emotion"]["valence"] == pytest.approx(v, abs=1e-3)
     assert snap["emotion"]["name"] == thesaurus.nearest(v, a).name
     assert snap["emotion"]["family"] == thesaurus.by_name(snap["emotion"]["name"]).family
-    assert snap["tempo"]["bpm"] == eng.grid.bpm and snap["tempo"]["source"] == "tap"
+    # the grid follows the player (tempo.source player): its rate is bent, the snapshot rounds it
+    assert snap["tempo"]["bpm"] == round(eng.grid.bpm, 2) and snap["tempo"]["source"] == "tap"
     assert 40.0 <= eng.ctx.tempo_bpm <= 240.0  # the onsets of the demo gave a tempo...
     assert snap["tempo"]["detected_bpm"] == pytest.approx(eng.ctx.tempo_bpm, abs=0.05)  # ...and status shows it
     assert snap["last_error"] == "boom" and snap["audio"]["state"] == "running" and snap["midi"] is None

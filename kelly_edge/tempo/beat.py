@@ -1,0 +1,440 @@
+"""A causal beat tracker: tempo, beat phase and bar position of the player, from past audio only.
+
+The shape is the one the live trackers share (BTrack by Stark, Davies & Plumbley; aubio's tempo;
+madmom's online mode), written here for a 10 ms hop and a small per-hop cost:
+
+- **Onset strength** per hop is the feature context's spectral flux (nothing recomputed here),
+  plus the rise of the first mel bands' mean level for bass onsets (a downbeat cue).
+- **Tempo** from periodicity: a :class:`~kelly_edge.features.onset.TempoEstimator` (the same
+  autocorrelation the context uses) re-computes the autocorrelation every 0.25 s; each tempo
+  state (1 % apart, :data:`MIN_BPM`..:data:`MAX_BPM`) sums it at 1..4 times its period (a comb
+  filter: the true tempo lines up at every multiple, its double does not), weighted by a
+  log-Gaussian prior around the starting guess; a state whose half period is almost as periodic
+  as its period (the off-beats as strong as the beats) is the half-time reading of a faster beat
+  and loses weight. A Viterbi-like step keeps the state path
+  smooth (a Gaussian in log tempo between updates), which is what resists octave jumps; a small
+  floor still lets a sustained new tempo win within a couple of bars.
+- **Phase** from a cumulative score: ``C[n] = (1-α)·s[n] + α·max_v W(v)·C[n-v]`` with ``v``
+  around one beat period (a log-Gaussian window ``W``). Half a beat after each beat the score is
+  extended one period into the future (no onsets assumed) and weighted around the expected
+  beat; its peak is the next beat. Onsets near a beat pull it there, so the beat follows drift.
+- **Downbeat**: at each beat, the accent around it (bass flux, full flux, and how much the mean
+  spectrum below ~1 kHz of the beat differs from the beat before: chords change on bar lines)
+  adds to one of four slots (beat number mod 4, exponentially forgotten over bars); the
+  strongest slot is beat one, with hysteresis.
+
+Every buffer is allocated when the tracker is made (or, for the tempo-dependent windows, sized
+for the slowest tempo then); :meth:`update` allocates nothing. The heavier work runs on a
+schedule: the tempo every 25 hops, the beat prediction once per beat.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kelly_edge.features.onset import TempoEstimator
+
+MIN_BPM = 50.0
+MAX_BPM = 220.0
+STATE_RATIO = 1.01  # tempo states 1 % apart
+PRIOR_OCTAVES = 1.0  # standard deviation of the log-Gaussian tempo prior
+TRANSITION_OCTAVES = 0.04  # standard deviation of the tempo change between two updates (0.25 s)
+JUMP_FLOOR = 1e-2
+SUB_FREE = 0.6  # autocorrelation at half the period, relative to the comb's, that costs nothing...
+SUB_SLOPE = 2.0  # ... beyond it, each unit costs this much weight...
+SUB_PENALTY_MAX = 0.5  # ... up to this much
+SUB_MEMORY = 0.9  # per tempo update (0.25 s), the weight of the old readings in that ratio  # share of the best path any state may start from (a new tempo after a change)
+ALPHA = 0.9  # weight of the past in the cumulative score
+TIGHTNESS = 5.0  # width of the log-Gaussian window of the cumulative score (BTrack's value)
+EXPECT_WIDTH = 0.5  # standard deviation (in beat periods) of where the next beat is expected
+SCORE_BATCH = 8  # hops whose cumulative score is computed together (below half the shortest beat)
+ACF_WINDOW_S = 4.0
+ACF_EVERY_S = 0.25
+COMB_MULTIPLES = 4
+LOW_BANDS = 12  # mel bands of the bass flux (~below 250 Hz at 128 bands up to 8 kHz)
+HARMONY_BANDS = 48  # mel bands whose per-beat mean tells a chord change (~below 1.1 kHz)
+HARMONY_WEIGHT = 1.0  # weight of the chord-change cue (dB of mean spectrum change) in the accent
+BAR_BEATS = 4
+BAR_MEMORY = 0.75  # per bar, the weight of the old accents of a slot
+BAR_MARGIN = 1.15  # the first downbeat slot must be this much stronger than the next one...
+BAR_SWITCH = 1.5  # ... and a new one this much stronger than the current one
+FIRST_ONSET_BEATS = 16  # for this many beats the first onset's beat may be the downbeat
+BAR_VISITS = 4  # accents of every slot needed before they decide
+ACTIVE_BEATS = 2.0  # no onset for this many beats: a break, the tracker holds what it had
+STEADY_UPDATES = 3  # predictions start once the tempo held (within NEW_PHASE) this many updates
+NEW_PHASE = math.log(1.08)  # a tempo change larger than this looks for the beat afresh
+OCTAVE_JUMP = math.log(1.3)  # a tempo change larger than this re-learns the bar
+MIN_ONSET = 0.3  # a hop's flux above this (dB per band) counts as "something played"
+
+
+class BeatTracker:
+    """Feed :meth:`update` every hop with the context's flux; read the beat state after.
+
+    ``hop_s`` is the exact hop duration, ``bpm`` the starting guess (the prior's centre and the
+    tempo before anything is heard). After each update: ``bpm`` (the tracked tempo), ``known``
+    (a tempo was estimated from what was heard), ``active`` (onsets within the last
+    :data:`ACTIVE_BEATS` beats), and, on the hop :meth:`update` returns True, a fresh prediction:
+    ``next_beat_hops`` (hops from now to the next beat, >= 1), ``next_beat_index`` (beats counted
+    from the first) and ``downbeat_slot`` (the beat index mod 4 that starts bars, -1 unknown).
+    """
+
+    def __init__(self, *, hop_s: float, bpm: float) -> None:
+        self.hop_s = float(hop_s)
+        guess = min(MAX_BPM, max(MIN_BPM, float(bpm)))
+        n_states = int(math.floor(math.log(MAX_BPM / MIN_BPM) / math.log(STATE_RATIO))) + 1
+        self._bpms = MIN_BPM * STATE_RATIO ** np.arange(n_states)
+        self._periods = 60.0 / (self._bpms * self.hop_s)  # hops per beat of each state
+        self._estimator = TempoEstimator(
+            hop_s=self.hop_s, window_s=ACF_WINDOW_S, update_s=ACF_EVERY_S,
+            min_bpm=MIN_BPM / COMB_MULTIPLES, max_bpm=MAX_BPM, prior_octaves=8.0, min_clarity=0.0,
+        )
+        lags = self._estimator.lags
+        lag0, lag_top = int(lags[0]), int(lags[-1])
+        # comb filter: state s reads the autocorrelation at k * period, k = 1..4, interpolated
+        pos = self._periods[:, None] * np.arange(1, COMB_MULTIPLES + 1)[None, :] - lag0
+        valid = (pos >= 0) & (pos < lag_top - lag0)
+        pos = np.where(valid, pos, 0.0)
+        self._comb_i = np.floor(pos).astype(np.intp)
+        self._comb_f = pos - self._comb_i
+        self._comb_i1 = self._comb_i + 1
+        self._comb_w = valid / np.maximum(valid.sum(axis=1, keepdims=True), 1)
+        self._comb_a = np.zeros(self._comb_i.shape)
+        self._comb_b = np.zeros(self._comb_i.shape)
+        # the half period: a beat whose off-beats are as periodic as itself is a half-time reading
+        half = np.clip(self._periods / 2.0 - lag0, 0.0, lag_top - lag0 - 1.0)
+        self._half_i = np.floor(half).astype(np.intp)
+        self._half_f = half - self._half_i
+        self._half_i1 = self._half_i + 1
+        self._acf_slow = np.zeros(lags.size)
+        self._acf_new = np.zeros(lags.size)
+        self._obs_slow = np.zeros(n_states)
+        self._half_a = np.zeros(n_states)
+        self._half_b = np.zeros(n_states)
+        self._prior = np.exp(-0.5 * (np.log2(self._bpms / guess) / PRIOR_OCTAVES) ** 2)
+        # the transition, banded: states further than 4 standard deviations apart never follow
+        # each other directly (the floor below covers that), so each state looks at 2*band+1
+        band = int(math.ceil(4.0 * TRANSITION_OCTAVES / math.log2(STATE_RATIO)))
+        offsets = np.arange(-band, band + 1) * math.log2(STATE_RATIO)
+        self._transition = np.tile(np.exp(-0.5 * (offsets / TRANSITION_OCTAVES) ** 2), (n_states, 1))
+        self._band = band
+        self._padded = np.zeros(n_states + 2 * band)  # delta with zeros either side
+        self._paths = np.zeros((n_states, 2 * band + 1))
+        step = self._padded.strides[0]
+        self._windows = np.lib.stride_tricks.as_strided(  # row s: the states s-band .. s+band
+            self._padded, shape=self._paths.shape, strides=(step, step), writeable=False)
+        self._delta = self._prior / self._prior.sum()
+        self._obs = np.zeros(n_states)
+        self._best_from = np.zeros(n_states)
+        self._state = int(np.argmin(np.abs(self._bpms - guess)))
+        self.bpm = guess
+        self.known = False
+        self._steady = 0  # tempo updates since the tempo last moved by more than NEW_PHASE
+
+        # the cumulative score and the flux rings, each written twice (at i and i + size) so any
+        # window of the last ``size`` hops is one contiguous slice
+        self._size = int(math.ceil(3.0 * 60.0 / (MIN_BPM * self.hop_s))) + 2
+        self._score = np.zeros(3 * self._size)  # the last third only backs the row view below
+        st = self._score.strides[0]
+        self._score_rows = np.lib.stride_tricks.as_strided(  # row r: the score from slot r on
+            self._score, shape=(2 * self._size, self._size), strides=(st, st), writeable=False)
+        self._low = np.zeros(2 * self._size)
+        self._flux = np.zeros(2 * self._size)
+        self._i = 0
+        self._w_rev = np.zeros(self._size)  # the score window W(v), oldest (largest v) first
+        self._pending = 0  # hops whose score is not computed yet
+        self._batch = np.zeros(SCORE_BATCH * self._size)  # flat: row views of it are contiguous
+        self._batch_c = np.zeros(SCORE_BATCH)
+        self._batch_s = np.zeros(SCORE_BATCH)
+        self._v_lo = self._v_hi = 1
+        self._period = 60.0 / (guess * self.hop_s)
+        # the prediction: the past score laid out once, then each future hop's window as a row
+        self._lin = np.zeros(4 * self._size)
+        st = self._lin.strides[0]
+        self._lin_rows = np.lib.stride_tricks.as_strided(  # row j: the laid-out score from j + 1 on
+            self._lin[1:], shape=(2 * self._size, self._size), strides=(st, st), writeable=False)
+        # the most rows a prediction (1.5 slowest beats) or a score batch needs
+        self._max_rows = int(math.ceil(1.5 * 60.0 / (MIN_BPM * self.hop_s))) + SCORE_BATCH + 1
+        self._rows = np.zeros(self._max_rows * self._size)
+        self._w_rows = np.zeros(self._max_rows * self._size)  # W repeated per row (see _set_period)
+        self._future = np.zeros(2 * self._size)
+        self._expect = np.zeros(2 * self._size)
+        self._ramp = np.arange(1, 2 * self._size + 1, dtype=np.float64)  # hops ahead of each future row
+        self._windows_of = [self._score_window(float(p)) for p in self._periods]
+        self._set_period(self._period)
+
+        self._hops = 0
+        self._since_onset = math.inf
+        self._prev_low: float | None = None
+        self._mel: np.ndarray | None = None  # the frame array last fed, and views of its bands
+        self._mel_harm = self._mel_low = np.zeros(0, dtype=np.float32)
+        self._ones_low = np.ones(LOW_BANDS, dtype=np.float32)
+        self._harm_sum = np.zeros(HARMONY_BANDS, dtype=np.float64)  # this beat's mel, summed
+        self._harm_prev = np.zeros(HARMONY_BANDS, dtype=np.float64)  # the previous beat's mean
+        self._harm_diff = np.zeros(HARMONY_BANDS, dtype=np.float64)
+        self._harm_hops = 0
+        self._last_beat = -1  # hop of the last beat (the tracker's own count), -1 none yet
+        self._predicted = -1  # hop of the predicted next beat
+        self._beat_index = -1
+        self._first_onset = -1  # hop of the first onset heard: most music starts on a bar line
+        self._slots = np.zeros(BAR_BEATS)
+        self._slot_seen = np.zeros(BAR_BEATS, dtype=np.int64)
+        self.active = False
+        self.next_beat_hops = 0
+        self.next_beat_index = 0
+        self.downbeat_slot = -1
+        self._slot_from_accents = False
+
+    # --- tempo ---------------------------------------------------------------------------------
+    def _score_window(self, period: float) -> np.ndarray:
+        """W(v) for a beat of ``period`` hops, v from 2 periods down to half of one."""
+        v_lo = max(1, int(round(period / 2.0)))
+        v_hi = min(self._size - 1, int(round(2.0 * period)))
+        v = np.arange(v_hi, v_lo - 1, -1, dtype=np.float64)
+        return np.exp(-0.5 * (TIGHTNESS * np.log(v / period)) ** 2)
+
+    def _set_period(self, period: float, window: np.ndarray | None = None) -> None:
+        """Tempo-dependent windows for a beat period of ``period`` hops (``window``: its
+        precomputed W, so that a tempo change allocates nothing)."""
+        self._period = period
+        w = self._score_window(period) if window is None else window
+        self._v_lo = max(1, int(round(period / 2.0)))
+        self._v_hi = self._v_lo + w.size - 1
+        self._w_rev[: w.size] = w
+        # W once per row of the batched and the predicted scores: a ufunc broadcasting a vector
+        # over rows in place allocates a copy, a same-shape one does not
+        rows = min(self._max_rows, int(math.ceil(1.5 * period)) + SCORE_BATCH)
+        np.copyto(self._w_rows[: rows * w.size].reshape(rows, w.size), w)
+
+    def _update_tempo(self) -> None:
+        acf = self._estimator.acf
+        np.take(acf, self._comb_i, out=self._comb_a, mode="clip")
+        np.take(acf, self._comb_i1, out=self._comb_b, mode="clip")
+        self._comb_b -= self._comb_a
+        self._comb_b *= self._comb_f
+        self._comb_a += self._comb_b
+        np.maximum(self._comb_a, 0.0, out=self._comb_a)
+        self._comb_a *= self._comb_w
+        np.sum(self._comb_a, axis=1, out=self._obs)
+        # sub / main above SUB_FREE lowers the state's weight (to at most 1 - SUB_PENALTY_MAX)
+        # (both from ~2 s means: the ratio of single readings flickers with every fill)
+        np.multiply(acf, (1.0 - SUB_MEMORY) / SUB_MEMORY, out=self._acf_new)
+        self._acf_slow += self._acf_new
+        self._acf_slow *= SUB_MEMORY
+        np.multiply(self._obs, (1.0 - SUB_MEMORY) / SUB_MEMORY, out=self._half_a)
+        self._obs_slow += self._half_a
+        self._obs_slow *= SUB_MEMORY
+        a, b = self._half_a, self._half_b
+        np.take(self._acf_slow, self._half_i, out=a, mode="clip")
+        np.take(self._acf_slow, self._half_i1, out=b, mode="clip")
+        b -= a
+        b *= self._half_f
+        a += b
+        np.maximum(self._obs_slow, 1e-9, out=b)
+        a /= b
+        a -= SUB_FREE
+        a *= -SUB_SLOPE
+        np.minimum(a, 0.0, out=a)
+        np.maximum(a, -SUB_PENALTY_MAX, out=a)
+        a += 1.0
+        self._obs *= a
+        self._obs *= self._prior
+        if not self._obs.max() > 1e-6:
+            return
+        band = self._band
+        self._padded[band : band + self._delta.size] = self._delta
+        # (copy, then multiply in place: a ufunc copies an input whose rows overlap, copyto does not)
+        np.copyto(self._paths, self._windows)
+        self._paths *= self._transition  # same shapes: a broadcast in-place multiply would copy
+        np.max(self._paths, axis=1, out=self._best_from)
+        self._best_from += JUMP_FLOOR * self._delta.max()
+        np.multiply(self._obs, self._best_from, out=self._delta)
+        self._delta /= self._delta.sum()
+        state = int(np.argmax(self._delta))
+        jump = abs(math.log(self._bpms[state] / self.bpm))
+        if jump > OCTAVE_JUMP:
+            self._forget_bars()  # beats of another length: the slots no longer mean bar positions
+        if jump > NEW_PHASE:
+            self._last_beat = -1  # the old beats' chain may be an off-beat one now: pick afresh
+            self._steady = 0
+        else:
+            self._steady += 1
+        if state != self._state or not self.known:
+            self._state = state
+            self.bpm = float(self._bpms[state])
+            self._set_period(float(self._periods[state]), self._windows_of[state])
+        self.known = True
+
+    def _forget_bars(self) -> None:
+        self._slots[:] = 0.0
+        self._slot_seen[:] = 0
+        self.downbeat_slot = -1
+        self._slot_from_accents = False
+
+    # --- per hop -------------------------------------------------------------------------------
+    def _low_flux(self) -> float:
+        """The rise of the low bands' mean level (dB): a bass note or a kick starting."""
+        level = float(np.dot(self._mel_low, self._ones_low)) / LOW_BANDS
+        rise = level - self._prev_low if self._prev_low is not None else 0.0
+        self._prev_low = level
+        return rise if rise > 0.0 else 0.0
+
+    def update(self, strength: float, mel: np.ndarray | None = None, silent: bool = False) -> bool:
+        """One hop: ``strength`` the flux (0 when silent), ``mel`` the log-mel frame (for the bass
+        flux; None skips it). True when a new next-beat prediction was made this hop."""
+        s = strength if math.isfinite(strength) and strength > 0.0 else 0.0
+        if mel is not None and mel is not self._mel:  # views of the context's frame, made once
+            self._mel, self._mel_harm, self._mel_low = mel, mel[:HARMONY_BANDS], mel[:LOW_BANDS]
+        if mel is not None and not silent:
+            np.add(self._harm_sum, self._mel_harm, out=self._harm_sum)
+            self._harm_hops += 1
+        low = 0.0 if silent or mel is None else self._low_flux()
+        if not math.isfinite(low):
+            low = 0.0
+        size, i = self._size, self._i
+        self._low[i] = self._low[i + size] = low
+        self._flux[i] = self._flux[i + size] = s
+        self._i = (i + 1) % size
+        self._pending += 1
+        if self._pending >= SCORE_BATCH:
+            self._flush_score()
+        if self._estimator.update(s) and self.active:
+            self._flush_score()  # with the window of the tempo it was computed for
+            self._update_tempo()
+        self._since_onset = 0 if s > MIN_ONSET else self._since_onset + 1
+        if self._first_onset < 0 and s > MIN_ONSET:
+            self._first_onset = self._hops
+        self.active = self._since_onset < ACTIVE_BEATS * self._period
+        n = self._hops
+        self._hops += 1
+
+        if not (self.known and self.active and self._steady >= STEADY_UPDATES):
+            return False
+        if n == self._predicted:
+            previous, self._last_beat = self._last_beat, n
+            if 0 <= previous and n - previous < self._size // 2:  # not across a break
+                self._close_beat(n - previous)
+        half = int(round(self._period / 2.0))
+        due = (self._last_beat >= 0 and n - self._last_beat == half) or (
+            self._predicted < n - half and (self._last_beat < 0 or n - self._last_beat > half)
+        )
+        if not due:
+            return False
+        self._flush_score()
+        self._predict(n)
+        return True
+
+    def _flush_score(self) -> None:
+        """The cumulative score of the hops fed since the last flush, all at once.
+
+        Each hop's score reads scores at least half a beat older (>= 13 hops at the fastest
+        tempo), so a batch of up to :data:`SCORE_BATCH` hops depends only on hops before it: one
+        strided multiply and one max for the batch instead of two numpy calls per hop.
+        """
+        k, self._pending = self._pending, 0
+        size = self._size
+        width = self._v_hi - self._v_lo + 1
+        done = 0
+        while done < k:  # at most two runs: the batch may wrap around the ring
+            start = (self._i - k + done) % size
+            count = min(k - done, size - start)
+            first = start + size - self._v_hi
+            rows = self._score_rows[first : first + count, :width]
+            out = self._batch[: count * width].reshape(count, width)
+            np.copyto(out, rows)
+            out *= self._w_rows[: count * width].reshape(count, width)
+            c = self._batch_c[:count]
+            np.maximum.reduce(out, axis=1, out=c)
+            c *= ALPHA
+            fresh = self._batch_s[:count]
+            np.multiply(self._flux[start : start + count], 1.0 - ALPHA, out=fresh)
+            c += fresh
+            self._score[start : start + count] = c
+            self._score[start + size : start + size + count] = c
+            done += count
+
+    # --- beats ---------------------------------------------------------------------------------
+    def _predict(self, n: int) -> None:
+        """Extend the score one and a half periods past hop ``n``; its peak near one period past
+        the last beat is the next beat."""
+        size = self._size
+        v_lo, v_hi = self._v_lo, self._v_hi
+        period = self._period
+        horizon = min(self._max_rows - SCORE_BATCH, int(math.ceil(1.5 * period)))
+        newest = self._i - 1 + size  # hop n's slot in the doubled ring
+        lin = self._lin
+        lin[:v_hi] = self._score[newest - v_hi + 1 : newest + 1]  # hops n-v_hi+1 .. n
+        lin[v_hi : v_hi + horizon + 1] = 0.0
+        width = v_hi - v_lo + 1
+        rows = self._lin_rows[:horizon, :width]  # row j (future hop n+1+j) reads hops n+1+j-v_hi .. n+1+j-v_lo
+        out = self._rows[: horizon * width].reshape(horizon, width)
+        np.copyto(out, rows)
+        out *= self._w_rows[: horizon * width].reshape(horizon, width)
+        future = self._future[:horizon]
+        np.maximum.reduce(out, axis=1, out=future)
+        # the expected beat: one period after the last one (or, with none yet, anywhere ahead)
+        expect = self._expect[:horizon]
+        centre = (self._last_beat + period - n) if self._last_beat >= 0 else period / 2.0
+        np.subtract(self._ramp[:horizon], centre, out=expect)
+        expect /= EXPECT_WIDTH * period
+        np.square(expect, out=expect)
+        expect *= -0.5
+        np.exp(expect, out=expect)
+        future *= expect
+        j = int(np.argmax(future))
+        previous = self._predicted
+        self.next_beat_hops = j + 1
+        self._predicted = n + j + 1
+        # count the beats a break skipped too, so the bar slots stay in step
+        skipped = round((self._predicted - previous) / period) if previous >= 0 else 1
+        self._beat_index += max(1, skipped)
+        self.next_beat_index = self._beat_index
+        if not self._slot_from_accents and self._first_onset >= 0 and self._beat_index < FIRST_ONSET_BEATS:
+            # until the accents tell: the bar starts on the beat of the first onset (counted
+            # again at each of the first beats, as the tracker's phase and tempo settle)
+            beats_since = round((self._predicted - self._first_onset) / period)
+            self.downbeat_slot = (self._beat_index - beats_since) % BAR_BEATS
+
+    def _close_beat(self, age: int) -> None:
+        """The beat that started ``age`` hops ago has ended: its accent goes to its slot.
+
+        The accent: the strongest bass and full flux within an eighth of a beat of its start,
+        plus how far its mean spectrum is from the beat before's (dB per band; 0 when either
+        was silent), a chord change.
+        """
+        change = 0.0
+        if self._harm_hops > 0:
+            self._harm_sum /= self._harm_hops
+            if self._harm_prev.any():
+                np.subtract(self._harm_sum, self._harm_prev, out=self._harm_diff)
+                np.abs(self._harm_diff, out=self._harm_diff)
+                change = float(self._harm_diff.mean())
+            np.copyto(self._harm_prev, self._harm_sum)
+        else:
+            self._harm_prev[:] = 0.0
+        self._harm_sum[:] = 0.0
+        self._harm_hops = 0
+        size = self._size
+        reach = max(1, int(round(self._period / 8.0)))
+        newest = self._i - 1 + size
+        lo, hi = newest - age - reach, newest - age + reach + 1
+        accent = float(self._low[lo:hi].max()) + 0.5 * float(self._flux[lo:hi].max()) + HARMONY_WEIGHT * change
+        slot = (self._beat_index - 1) % BAR_BEATS  # the index is already the next beat's
+        seen = self._slot_seen[slot]
+        # a plain mean over the first visits (the first ones, while locking, are unreliable), then
+        # an exponential memory
+        keep = min(BAR_MEMORY, seen / (seen + 1.0))
+        self._slots[slot] = keep * self._slots[slot] + (1.0 - keep) * accent
+        self._slot_seen[slot] = seen + 1
+        if self._slot_seen.min() >= BAR_VISITS:
+            values = [float(v) for v in self._slots]
+            best = max(range(BAR_BEATS), key=values.__getitem__)
+            second = max(v for k, v in enumerate(values) if k != best)
+            current = self.downbeat_slot
+            if current < 0 and values[best] > BAR_MARGIN * second:
+                self.downbeat_slot = best
+                self._slot_from_accents = True
+            elif current >= 0 and best != current and values[best] > BAR_SWITCH * values[current]:
+                self.downbeat_slot = best
+                self._slot_from_accents = True

@@ -1,0 +1,109 @@
+"""The grid follows the beat tracker like a phase-locked loop.
+
+The 16th grid (:class:`~kelly_edge.engine.clock.TempoGrid`) is never re-anchored to a beat: that
+would skip or repeat steps, and the listener hears the jump. Instead, once per beat, when the
+tracker predicts the next beat, :class:`GridLock` sets the grid's *rate* for the next one and a
+half beats so that its beat lands a fraction :data:`GAIN` closer to the predicted one, within
+:data:`MAX_BEND` of the tracked tempo (more while acquiring: :data:`ACQUIRE_BEND` for the first
+:data:`ACQUIRE_BEATS` predictions and after a break). When the correction window ends without a
+new prediction (a break, silence) the grid returns to the tracked tempo and keeps it, with its
+phase, until the player is back.
+
+A steady phase error (the tracker's tempo lagging an accelerando) builds up a tempo correction
+(the integral term, :data:`DRIFT_GAIN`), so the grid catches up rather than trailing behind.
+
+The bar: with a downbeat estimate that held for :data:`BAR_HOLD` beats the target is the bar line
+(step 0 of 16) rather than any beat, so a grid a beat off slips onto the bar by the same rate
+bending (at most :data:`BAR_BEND`), over a few beats.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+GAIN = 0.5  # share of the phase error removed per beat once locked...
+ACQUIRE_GAIN = 1.0  # ... and while acquiring
+DRIFT_GAIN = 0.01  # per beat, the tempo correction that builds up per 16th of steady phase error
+MAX_BEND = 0.06  # largest rate deviation from the tracked tempo once locked
+ACQUIRE_BEND = 0.4  # ... while acquiring
+BAR_BEND = 0.15  # ... while slipping onto the bar line
+ACQUIRE_BEATS = 6  # predictions that count as acquiring: the first, after a break or a new tempo...
+MAX_ACQUIRE_BEATS = 16  # ... and more, up to this many, until the grid is near the beat
+BREAK_BEATS = 4.0  # no prediction for this many beats: a break, acquire again after it
+NEW_TEMPO = math.log(1.08)  # a tempo change larger than this acquires again
+BAR_HOLD = 16  # beats a new downbeat estimate must hold before a locked grid moves to it
+MIN_GRID_BPM, MAX_GRID_BPM = 40.0, 240.0  # the bent rate stays in the box's tempo range
+LATENCY_S = 0.01  # the flux peaks this long after the onset (measured on rendered pieces)
+
+
+def _wrap(x: float, span: float) -> float:
+    """``x`` wrapped into (-span/2, span/2]."""
+    return x - span * math.ceil(x / span - 0.5)
+
+
+class GridLock:
+    """Turns the tracker's predictions into grid rates; see the module docstring."""
+
+    def __init__(self, *, latency_s: float = LATENCY_S) -> None:
+        self.latency_s = float(latency_s)
+        self.base_bpm: float | None = None  # the tempo the grid holds between corrections, once known
+        self._tracked: float | None = None  # the tracker's tempo at the last prediction
+        self._until = math.inf  # when the current correction ends
+        self._predictions = 0
+        self._last_t = -math.inf
+        self._slot = -1
+        self._slot_beats = 0
+        self._drift = 0.0  # the integral term: a tempo the tracker's estimate lags behind
+        self._bar_found = False
+        self._near = 0  # predictions in a row with the grid within half a 16th of the target
+
+    def on_hop(self, t: float, grid: Any) -> float | None:
+        """Between predictions: the tracked tempo again once the correction window is over."""
+        if t < self._until or self.base_bpm is None:
+            return None
+        self._until = math.inf
+        return self.base_bpm if abs(grid.bpm - self.base_bpm) > 1e-9 else None
+
+    def on_prediction(self, t: float, grid: Any, tracker: Any) -> float:
+        """The grid rate (BPM) to run at from ``t`` after the tracker predicted a beat."""
+        period_s = 60.0 / tracker.bpm
+        first = self._tracked is None
+        new_tempo = not first and abs(math.log(tracker.bpm / self._tracked)) > NEW_TEMPO
+        if first or new_tempo or t - self._last_t > BREAK_BEATS * period_s:
+            self._predictions = 0  # first lock, back after a break, or a new tempo: acquire
+            self._drift = 0.0
+            self._near = 0
+            # the bar line is sought until a first lock completed: across a tempo change or a
+            # break after that, the player's bars go on where the grid's are
+        self._last_t = t
+        self._predictions += 1
+        self._tracked = tracker.bpm
+        beat_t = t + tracker.next_beat_hops * tracker.hop_s - self.latency_s
+        position = grid.position(beat_t)
+        slot = tracker.downbeat_slot
+        self._slot_beats = self._slot_beats + 1 if slot == self._slot and slot >= 0 else 0
+        self._slot = slot
+        # acquiring: the first few predictions, and on until the grid is near the beat twice
+        acquiring = self._predictions <= ACQUIRE_BEATS or (self._near < 2 and self._predictions <= MAX_ACQUIRE_BEATS)
+        bend = ACQUIRE_BEND if acquiring else MAX_BEND
+        if not acquiring and slot >= 0:
+            self._bar_found = True
+        if slot >= 0 and ((acquiring and not self._bar_found) or self._slot_beats >= BAR_HOLD):
+            wanted = 4.0 * ((tracker.next_beat_index - slot) % 4)
+            error = _wrap(wanted - position, 16.0)
+            if abs(error) > 2.0:
+                bend = max(bend, BAR_BEND)
+        else:
+            error = _wrap(-position, 4.0)
+        self._near = self._near + 1 if abs(error) < 0.5 else 0
+        if not acquiring and abs(error) <= 2.0:
+            self._drift = min(MAX_BEND, max(-MAX_BEND, self._drift + DRIFT_GAIN * error))
+        step0 = period_s / (4.0 * (1.0 + self._drift))
+        self.base_bpm = 15.0 / step0
+        span = max(beat_t - t, 0.0) + period_s
+        gain = ACQUIRE_GAIN if acquiring else GAIN
+        rate = (span / step0 + gain * error) / span  # steps per second
+        rate = min((1.0 + bend) / step0, max((1.0 - bend) / step0, rate))
+        self._until = t + span
+        return min(MAX_GRID_BPM, max(MIN_GRID_BPM, 15.0 * rate))

@@ -46,7 +46,7 @@ def test_memory_is_bounded_and_the_dropped_entries_are_counted() -> None:
 
 def test_a_run_report_carries_the_box_beats_and_chords_on_its_grid() -> None:
     x, sr = demo_audio(8.0)
-    engine = Engine(parse_config("tempo: {bpm: 120}"), RecordingSink(), sample_rate=sr, models=fallbacks())
+    engine = Engine(parse_config("tempo: {bpm: 120, source: config}"), RecordingSink(), sample_rate=sr, models=fallbacks())
     run(engine, x)
     report = build_report(engine, source={}, wall_s=1.0)
     beats = np.array(report["beats"])

@@ -214,7 +214,7 @@ def test_the_default_cycle_is_one_emotion_per_family(box: Box) -> None:
 
 
 PRESETS = """\
-tempo: {bpm: 100}
+tempo: {bpm: 100, source: config}
 presets:
   ballad:
     tempo: {bpm: 70}

@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 SECONDS = 3.0
 
 CONFIG = """\
-tempo: {bpm: 100}
+tempo: {bpm: 100, source: config}
 gpio: {backend: mock}
 footswitches:
   melody: {pin: 17, press: toggle_melody}

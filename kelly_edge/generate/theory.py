@@ -284,9 +284,11 @@ to last release (a bar). A melody note ends by the next beat, so its release is 
 SLOW_REPEAT_STEPS = 8
 """16ths: a repeat of the last pitch further apart than this leaves no room for a third note
 inside :data:`LOOP_MAX_STEPS`, so it is avoided."""
-LOOP_BREAK_STEPS = 20
+LOOP_BREAK_STEPS = 24
 """16ths between two onsets that certainly leave a bar of silence between the notes (a note lasts
-at most a beat): a line picked up after that is not a loop."""
+at most a beat, so 20 would do on a fixed grid; the grid that follows the player bends its rate by
+up to ~6 % a beat, so a bar of 16ths can be shorter than the bar a listener hears): a line picked
+up after that is not a loop."""
 
 
 def loop_guard(pitches: list[int], steps: list[int], now: int) -> tuple[tuple[int, ...], bool]:

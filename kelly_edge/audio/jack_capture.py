@@ -81,6 +81,7 @@ class JackCapture:
         self.sample_rate = int(client.samplerate)
         self.channels = channels
         self.overflows = 0
+        self.frame_anchor: int | None = None  # JACK frame of ring frame 0 (the callback's; None before)
         self._ring = ring
         self._ports = [client.inports.register(f"in_{i + 1}") for i in range(channels)]
         self._alive = True
@@ -92,7 +93,9 @@ class JackCapture:
         client.set_xrun_callback(self._xrun)
 
     def _process(self, frames: int) -> None:
-        """JACK's real-time thread: copy each port's buffer into the ring. Nothing else."""
+        """JACK's real-time thread: copy each port's buffer into the ring, and note which JACK frame
+        the ring's frame 0 is (so MIDI can be scheduled on this server's frame clock). Nothing else."""
+        self.frame_anchor = self._client.last_frame_time - self._ring.frames_written
         if self.channels == 1:
             self._ring.write_interleaved(self._ports[0].get_array())
         else:

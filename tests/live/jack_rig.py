@@ -69,8 +69,10 @@ class Player:
 
 
 class Synth:
-    """A JACK MIDI input port ``<client>:in`` that records ``(time.monotonic(), message)``; the port can
-    be unregistered (the cable pulled) and registered again under the same name.
+    """A JACK MIDI input port ``<client>:in`` that records ``(time.monotonic(), message)`` and, frame
+    accurately, the JACK frame each message arrived at (``last_frame_time + offset``: the cycle's
+    start plus the event's offset, not the callback's wake-up time); the port can be unregistered
+    (the cable pulled) and registered again under the same name.
 
     A JACK-Client client rather than python-rtmidi: python-rtmidi holds the GIL while it creates or
     deletes its JACK client, which would stall the player's callback in this same process.
@@ -81,6 +83,7 @@ class Synth:
 
         self._client = jack.Client(client_name, no_start_server=True)
         self.received: list[tuple[float, bytes]] = []
+        self.frames: list[int] = []  # JACK frame of each received message, parallel to ``received``
         self._lock = threading.Lock()
         self._port: Any = None
         self._rate = float(self._client.samplerate)
@@ -93,9 +96,11 @@ class Synth:
         if port is None:
             return
         now = time.monotonic()
+        start = self._client.last_frame_time
         for offset, data in port.incoming_midi_events():
             with self._lock:
                 self.received.append((now + offset / self._rate, bytes(data)))
+                self.frames.append(start + offset)
 
     def open(self) -> None:
         self._port = self._client.midi_inports.register("in")
@@ -108,6 +113,15 @@ class Synth:
     def messages(self) -> list[tuple[float, bytes]]:
         with self._lock:
             return list(self.received)
+
+    def framed(self) -> list[tuple[int, bytes]]:
+        """``(JACK frame, message)`` of everything received."""
+        with self._lock:
+            return [(f, m) for f, (_, m) in zip(self.frames, self.received)]
+
+    @property
+    def rate(self) -> float:
+        return self._rate
 
     def close(self) -> None:
         self.close_port()

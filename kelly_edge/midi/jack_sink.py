@@ -265,17 +265,65 @@ class JackMidiOutput:
         """JACK's estimate of the current frame (any thread)."""
         return int(self._client.frame_time)
 
-    def frame_at_wall(self, wall: float, clock: Callable[[], float] = time.monotonic) -> int:
-        """The JACK frame at ``clock()`` second ``wall``: JACK's current frame estimate read between
-        two clock reads, extrapolated at the nominal rate (the events are tens of ms ahead)."""
-        before = clock()
-        frame = self._client.frame_time
-        after = clock()
-        return (frame + int(round((wall - 0.5 * (before + after)) * self.rate))) & (WRAP - 1)
-
     def lateness_frames(self) -> np.ndarray:
         """Frames each late event was written after its due frame (the last ``LATENESS_KEPT``)."""
         return self._late_frames[: min(self.late, LATENESS_KEPT)].copy()
+
+
+class WallFrames:
+    """``clock()`` seconds -> JACK frames, for a schedule kept on the wall clock.
+
+    JACK's current-frame estimate (``frame_time``) read between two clock reads gives one
+    ``(wall, frame)`` sample. A driver woken late scatters single samples by up to a millisecond,
+    and its frames need not pass at exactly the nominal rate against the CPU's clock (a sound
+    card's crystal, or the dummy driver on a busy machine, runs 0.1-0.3 % off), so the map is a
+    straight line fitted to the last ``keep`` samples (one at most every ``every_s``: ~0.6 s).
+    """
+
+    def __init__(self, read_frame: Callable[[], int], rate: int, *, clock: Callable[[], float] = time.monotonic,
+                 keep: int = 64, every_s: float = 0.01) -> None:
+        self._read = read_frame
+        self.rate = rate
+        self._clock = clock
+        self.every_s = every_s
+        self._walls = np.zeros(keep)
+        self._frames = np.zeros(keep)
+        self._n = 0
+        self._ref: tuple[float, int] | None = None  # samples relative to the first (32-bit wrap)
+        self._last = -np.inf
+        self._slope = float(rate)
+        self._intercept = 0.0
+
+    def _sample(self) -> None:
+        before = self._clock()
+        frame = self._read()
+        after = self._clock()
+        if after - before > 0.0005:  # preempted between the reads: not a sample
+            return
+        wall = 0.5 * (before + after)
+        if self._ref is None:
+            self._ref = (wall, frame)
+        i = self._n % self._walls.size
+        self._walls[i] = wall - self._ref[0]
+        self._frames[i] = frame_delta(frame, self._ref[1])
+        self._n += 1
+        n = min(self._n, self._walls.size)
+        w, f = self._walls[:n], self._frames[:n]
+        if n >= 8 and float(w.max() - w.min()) >= 0.1:
+            self._slope, self._intercept = (float(v) for v in np.polyfit(w - w.mean(), f, 1))
+            self._intercept -= self._slope * float(w.mean())
+        else:  # too few samples for a slope yet: the nominal rate
+            self._slope = float(self.rate)
+            self._intercept = float(np.median(f - self.rate * w))
+        self._last = after
+
+    def frame_at(self, wall: float) -> int:
+        if self._clock() - self._last >= self.every_s or self._ref is None:
+            self._sample()
+        if self._ref is None:
+            return int(round(self._read() + (wall - self._clock()) * self.rate)) & (WRAP - 1)
+        rel = self._intercept + self._slope * (wall - self._ref[0])
+        return (self._ref[1] + int(round(rel))) & (WRAP - 1)
 
 
 class JackTimeline:
@@ -289,13 +337,14 @@ class JackTimeline:
     kind = "jack"
 
     def __init__(self, output: JackMidiOutput, *, to_wall: Callable[[float], float], latency_s: float,
-                 margin_s: float = 0.004, clock: Callable[[], float] = time.monotonic) -> None:
+                 margin_s: float = 0.010, clock: Callable[[], float] = time.monotonic) -> None:
         self.output = output
         self._to_wall = to_wall
         self.latency_s = float(latency_s)
         self.margin_s = margin_s
         self._clock = clock
         self._anchor: tuple[float, int] | None = None  # (audio second of ring frame 0, its JACK frame)
+        self._wall = WallFrames(output.frame_now, output.rate, clock=clock)
 
     def follow(self, base_t: float, anchor: int | None) -> None:
         """The capture's ring frame 0 is audio second ``base_t`` and JACK frame ``anchor`` (None:
@@ -316,7 +365,7 @@ class JackTimeline:
         anchor = self._anchor
         if anchor is not None:
             return (anchor[1] + int(round((t - anchor[0] + self.latency_s) * out.rate))) & (WRAP - 1)
-        return out.frame_at_wall(self._to_wall(t) + self.latency_s, self._clock)
+        return self._wall.frame_at(self._to_wall(t) + self.latency_s)
 
     def wait_s(self, due: int) -> float:
         out = self.output

@@ -114,6 +114,11 @@ class Synth:
         with self._lock:
             return list(self.received)
 
+    def clear(self) -> None:
+        with self._lock:
+            self.received.clear()
+            self.frames.clear()
+
     def framed(self) -> list[tuple[int, bytes]]:
         """``(JACK frame, message)`` of everything received."""
         with self._lock:

@@ -46,6 +46,9 @@ SHUTDOWN_DEADLINE_S = 10.0  # below systemd's TimeoutStopSec=15 and the tests' 1
 EXIT_STUCK = 1
 RING_SECONDS = 2.0
 CLIENT_NAME = "kelly-edge"
+# midi.latency_ms when null: what each backend needs so that an event planned on the hop just
+# heard still reaches the device ahead of its time (measured: README, live timing)
+LATENCY_MS = {"jack": 2.0, "alsa": 5.0}
 
 T = TypeVar("T")
 
@@ -328,7 +331,10 @@ def _build(
     box.tempo = tempo = make_tempo_source(config)
 
     priority = int(config.realtime.priority)
-    latency_s = float(config.midi.latency_ms) / 1000.0
+    latency_ms = config.midi.latency_ms
+    if latency_ms is None:
+        latency_ms = LATENCY_MS["alsa" if midi_file is not None else midi_api]
+    latency_s = float(latency_ms) / 1000.0
     timeline: JackTimeline | None = None
     if isinstance(box.output, JackMidiOutput):
         timeline = JackTimeline(box.output, to_wall=time_map.to_wall, latency_s=latency_s)
@@ -358,8 +364,6 @@ def _build(
     box.output = None
     box.tempo = None
     time_map.offset = time.monotonic()  # audio time 0 is now
-    if clock_out is not None:
-        clock_out.start(0.0)
     sink.start()
     rt.settle_after_startup()
     log.info("live: listening (tempo %.1f BPM from %s); SIGTERM or Ctrl-C stops with every note off",
@@ -389,6 +393,7 @@ def _write_report(path: str, loop: LiveLoop, wall_s: float) -> None:
         "latency_ms": round(sink.latency_s * 1000.0, 3),
         # trace times: monotonic seconds ("wall"), or JACK frames / sample rate ("jack")
         "midi_timeline": sink.timeline.kind,
+        "midi_timeline_shifts": int(getattr(sink.timeline, "shifts", 0)),  # JACK: periods the capture missed
         "error": None if loop.error is None else f"{type(loop.error).__name__}: {loop.error}",
     }
     if sink.trace is not None:

@@ -281,6 +281,11 @@ class LiveLoop:
         if event is not None:
             self._transport(event)
         ahead = min(self.lookahead_s, max(0.0, 0.4 * engine.grid.step_s - self._hop_s))
+        if self.clock_out is not None and not self.clock_out.started:
+            # Start once the first hop is in: by then the input is running (a JACK client activated
+            # and connected: a Start written while the graph is re-sorted can be lost) and the
+            # message can be handed over ahead of its time
+            self.clock_out.start(t)
         engine.generator.advance(t + ahead)
         if self.clock_out is not None:
             self.clock_out.advance(t, t + ahead)

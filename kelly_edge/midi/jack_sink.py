@@ -94,12 +94,14 @@ class EventQueue:
         return True
 
     def flush(self) -> None:
-        """Drop everything handed over and not yet written (a panic follows)."""
+        """Drop every *scheduled* message handed over and not yet written (a panic follows); the
+        immediate ones (an earlier panic's note-offs, a Stop) still go out, in order."""
         self.flush_to = self.tail
 
     @property
     def pending(self) -> int:
-        return max(0, self.tail - max(self.head, self.flush_to))
+        """Slots handed over and not yet consumed (flushed ones included until the callback skips them)."""
+        return self.tail - self.head
 
 
 def _jack() -> Any:
@@ -149,14 +151,10 @@ class JackMidiOutput:
         port.clear_buffer()
         q = self.queue
         head = q.head
-        flush_to = q.flush_to
-        if head < flush_to:
-            self.flushed += flush_to - head
-            head = flush_to
         tail = q.tail
         if head >= tail:
-            q.head = head
             return
+        flush_to = q.flush_to
         start = self._client.last_frame_time
         last = 0
         frames_arr, lengths, view, width, mask = q.frames, q.lengths, q.view, q.width, q.mask
@@ -165,6 +163,10 @@ class JackMidiOutput:
             frame = int(frames_arr[i])
             if frame == NOW:
                 offset = last
+            elif head < flush_to:  # a panic took it back: only immediate messages stay
+                self.flushed += 1
+                head += 1
+                continue
             else:
                 offset = frame_delta(frame, start)
                 if offset >= frames:
@@ -253,12 +255,21 @@ class JackMidiOutput:
             self._connect()
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.deactivate()
-            finally:
-                client.close()
+        """Let the callback write what is queued (the shutdown panic's note-offs), then close."""
+        client = self._client
+        if client is None:
+            return
+        if not self.server_gone and self.rate:
+            period_s = self.period / self.rate
+            deadline = time.monotonic() + 0.05 + 4 * period_s
+            while self.queue.pending and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(period_s)  # the receiving client reads them in the same cycle
+        self._client = None
+        try:
+            client.deactivate()
+        finally:
+            client.close()
 
     # --- JACK's clock -------------------------------------------------------------------------
     def frame_now(self) -> int:
@@ -335,6 +346,7 @@ class JackTimeline:
     """
 
     kind = "jack"
+    CONFIRM = 3
 
     def __init__(self, output: JackMidiOutput, *, to_wall: Callable[[float], float], latency_s: float,
                  margin_s: float = 0.010, clock: Callable[[], float] = time.monotonic) -> None:
@@ -344,12 +356,40 @@ class JackTimeline:
         self.margin_s = margin_s
         self._clock = clock
         self._anchor: tuple[float, int] | None = None  # (audio second of ring frame 0, its JACK frame)
+        self._candidate: tuple[float, int] | None = None  # a changed anchor not yet confirmed
+        self._seen = 0
+        self.shifts = 0  # lasting anchor changes within a capture session (periods the capture missed)
         self._wall = WallFrames(output.frame_now, output.rate, clock=clock)
 
     def follow(self, base_t: float, anchor: int | None) -> None:
         """The capture's ring frame 0 is audio second ``base_t`` and JACK frame ``anchor`` (None:
-        the capture is not on this server's timeline, or is gone: schedule through the wall clock)."""
-        self._anchor = None if anchor is None else (base_t, int(anchor))
+        the capture is not on this server's timeline, or is gone: schedule through the wall clock).
+
+        A changed anchor is taken only once ``CONFIRM`` hops in a row report it: a capture callback
+        that runs late (after the next period began) reads the next period's start and reports an
+        anchor one period off for that one hop, which would move every event planned then by 10 ms.
+        A lasting change within one capture session means the capture missed a period (the audio
+        timeline fell a period behind JACK's): the schedule follows it, so notes stay with the
+        music, and the step is counted in ``shifts``.
+        """
+        if anchor is None:
+            self._anchor = None
+            self._candidate, self._seen = None, 0
+            return
+        new = (base_t, int(anchor))
+        if self._anchor is None or new == self._anchor:
+            self._anchor = new
+            self._candidate, self._seen = None, 0
+            return
+        if new == self._candidate:
+            self._seen += 1
+        else:
+            self._candidate, self._seen = new, 1
+        if self._seen >= self.CONFIRM:
+            if new[0] == self._anchor[0]:  # the same capture session lost (or gained) audio
+                self.shifts += 1
+            self._anchor = new
+            self._candidate, self._seen = None, 0
 
     @property
     def late(self) -> int:

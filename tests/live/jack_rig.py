@@ -14,8 +14,8 @@ import numpy as np
 class Player:
     """A JACK client with one output port ``<name>:out``; :meth:`play` queues samples from the next cycle.
 
-    ``first_sound_wall``: ``time.monotonic()`` in the process callback of the cycle that carried the
-    first sample above ``threshold`` (when that sound entered the JACK graph).
+    ``first_sound_frame``: the JACK frame of the first sample above ``threshold`` (when that sound
+    entered the JACK graph).
     """
 
     def __init__(self, name: str = "kelly-test-player", threshold: float = 0.01) -> None:
@@ -28,7 +28,7 @@ class Player:
         self._samples = np.zeros(0, dtype=np.float32)
         self._pos = 0
         self._threshold = threshold
-        self.first_sound_wall: float | None = None
+        self.first_sound_frame: int | None = None
         self._client.set_process_callback(self._process)
         self._client.activate()
 
@@ -37,8 +37,9 @@ class Player:
         chunk = self._samples[self._pos : self._pos + frames]
         buf[: chunk.size] = chunk
         buf[chunk.size :] = 0.0
-        if self.first_sound_wall is None and chunk.size and float(np.max(np.abs(chunk))) > self._threshold:
-            self.first_sound_wall = time.monotonic()
+        if self.first_sound_frame is None and chunk.size and float(np.max(np.abs(chunk))) > self._threshold:
+            loud = int(np.argmax(np.abs(chunk) > self._threshold))
+            self.first_sound_frame = self._client.last_frame_time + loud
         self._pos += chunk.size
 
     def play(self, samples: np.ndarray) -> None:
@@ -128,6 +129,10 @@ class Synth:
     def rate(self) -> float:
         return self._rate
 
+    def frame_now(self) -> int:
+        """JACK's current frame (to mark a moment on the same clock as :meth:`framed`)."""
+        return int(self._client.frame_time)
+
     def close(self) -> None:
         self.close_port()
         self._client.deactivate()
@@ -176,11 +181,16 @@ class ClockSender:
         self._client.close()
 
 
-def jitter_ms(times: np.ndarray) -> dict[str, float]:
-    """Intervals of an event train that should be evenly spaced: mean interval and the deviation of
-    each event from the best straight line through them (ms)."""
-    idx = np.arange(times.size, dtype=np.float64)
-    slope, intercept = np.polyfit(idx, times, 1)
-    dev = (times - (slope * idx + intercept)) * 1000.0
-    return {"interval_ms": round(float(slope) * 1000.0, 3), "dev_std_ms": round(float(np.std(dev)), 3),
-            "dev_p99_abs_ms": round(float(np.percentile(np.abs(dev), 99)), 3)}
+def grid_fit_ms(frames: np.ndarray, rate: float, interval_ms: float) -> dict[str, float]:
+    """How well an event train (JACK frames) fits a straight grid of about ``interval_ms``: each
+    event's slot on the grid (so one the receiver missed does not shift the ones after it), the
+    fitted interval, and each event's deviation from the fitted line (ms)."""
+    frames = np.asarray(frames, dtype=np.float64)
+    k = np.round((frames - frames[0]) / (rate * interval_ms / 1000.0)).astype(int)
+    if np.any(np.diff(k) < 1):
+        raise AssertionError("two events in one grid slot: not a grid of that interval")
+    slope, intercept = np.polyfit(k, frames, 1)
+    dev = (frames - (slope * k + intercept)) * 1000.0 / rate
+    return {"interval_ms": round(float(slope) * 1000.0 / rate, 4), "dev_std_ms": round(float(dev.std()), 4),
+            "dev_p99_abs_ms": round(float(np.percentile(np.abs(dev), 99)), 4), "events": int(frames.size),
+            "missed": int(k[-1] + 1 - frames.size)}

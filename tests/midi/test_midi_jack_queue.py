@@ -73,15 +73,16 @@ def test_late_and_out_of_order_events_are_clamped_and_counted() -> None:
     assert out.late == 2 and sorted(out.lateness_frames().tolist()) == [10, 50]
 
 
-def test_a_flush_drops_what_was_handed_over_and_keeps_what_follows() -> None:
+def test_a_flush_drops_what_was_scheduled_and_keeps_immediate_messages() -> None:
     out, port, client = _output(1000)
     out.schedule(1100, b"\x90\x3c\x64")
+    out.send(b"\xfc")  # a Stop sent at once: a panic right after must not take it back
     out.schedule(1300, b"\x90\x3d\x64")
     out.flush()
     out.send(b"\xb0\x7b\x00")
     out._process(480)
-    assert port.events() == [(0, b"\xb0\x7b\x00")]
-    assert out.flushed == 2
+    assert port.events() == [(0, b"\xfc"), (0, b"\xb0\x7b\x00")]
+    assert out.flushed == 2 and out.queue.pending == 0
 
 
 def test_frames_compare_across_the_32_bit_wrap() -> None:

@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 
 
 def _jack() -> Any:
+    """The JACK-Client module. libjack's messages already go to the debug log (native_log installs
+    one handler per process, kept forever). Not ``jack.set_error_function`` here: each call frees
+    the previous cffi callback *before* installing the next, and when a server dies its clients'
+    threads log errors through it at that very moment (every reopen attempt called it), so libjack
+    could call a freed callback: the cffi ``PyTuple_GET_SIZE`` assertion and segfaults seen after
+    a JACK restart."""
     mute_native_errors()
     try:
         import jack
@@ -33,8 +39,6 @@ def _jack() -> Any:
         raise DeviceError(
             f"audio.backend jack needs the JACK-Client package and libjack ({err}); pip install JACK-Client"
         ) from err
-    jack.set_error_function(lambda msg: log.debug("JACK: %s", msg))
-    jack.set_info_function(lambda msg: log.debug("JACK: %s", msg))
     return jack
 
 

@@ -18,6 +18,8 @@ import logging
 from typing import Any
 
 from kelly_edge.audio.capture import InputDevice
+from kelly_edge.audio import jack_owner
+from kelly_edge.audio.jack_owner import on_jack_thread
 from kelly_edge.audio.native_log import mute_native_errors
 from kelly_edge.audio.ring import FrameRing
 from kelly_edge.errors import DeviceError
@@ -61,6 +63,10 @@ def _sources(client: Any, device: str) -> list[str]:
 
 def list_inputs() -> list[InputDevice]:
     """Every JACK audio source port (physical capture ports first) as ``audio.device`` names it."""
+    return jack_owner.opening(_list_inputs)
+
+
+def _list_inputs() -> list[InputDevice]:
     jack = _jack()
     client = _client(jack, "kelly-edge-list")
     try:
@@ -91,6 +97,7 @@ class JackCapture:
         self._alive = True
         self._started = False
         self._closed = False
+        self._released = False  # the JACK client is closed (by close, or reaped once dead)
         self.name = ", ".join(sources)
         client.set_process_callback(self._process)
         client.set_shutdown_callback(self._shutdown)
@@ -117,7 +124,7 @@ class JackCapture:
         return [p.name for p in self._ports]
 
     def start(self) -> None:
-        self._client.activate()
+        on_jack_thread(self._client.activate)
         self._started = True
         self._connect()
 
@@ -156,9 +163,24 @@ class JackCapture:
             self._connect()
 
     def close(self) -> None:
+        """Close the client on the JACK owner thread (a dead one too: it must be freed)."""
         if self._closed:
             return
         self._closed = True
+        on_jack_thread(self._close_client)
+
+    def dead(self) -> bool:
+        """The server went away and the client is still open (see jack_owner)."""
+        return not self._alive and not self._released
+
+    def release(self) -> None:
+        self._close_client()
+
+    def _close_client(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        jack_owner.forget(self)
         try:
             if self._started and self._alive:
                 self._client.deactivate()
@@ -171,6 +193,11 @@ def open_capture(*, device: str, sample_rate: int, channels: int, ring: FrameRin
                  client_name: str = "kelly-edge") -> JackCapture:
     """Open a JACK client, check the server's rate and find the source ports; not yet activated."""
     del frames_per_buffer  # the server's period decides; the ring regroups samples into hops
+    return jack_owner.opening(lambda: _open(device=device, sample_rate=sample_rate, channels=channels, ring=ring,
+                                        client_name=client_name))
+
+
+def _open(*, device: str, sample_rate: int, channels: int, ring: FrameRing, client_name: str) -> JackCapture:
     jack = _jack()
     client = _client(jack, client_name)
     try:
@@ -186,7 +213,9 @@ def open_capture(*, device: str, sample_rate: int, channels: int, ring: FrameRin
                 raise DeviceError("no audio input devices found: the JACK server has no capture ports")
             what = f"audio.device {device!r}" if device else "a physical capture port"
             raise DeviceError(f"no JACK capture port matches {what} (ports: {', '.join(ports)})")
-        return JackCapture(jack, client, device=device, sources=sources, channels=channels, ring=ring)
+        capture = JackCapture(jack, client, device=device, sources=sources, channels=channels, ring=ring)
+        jack_owner.track(capture)
+        return capture
     except BaseException:
         client.close()
         raise

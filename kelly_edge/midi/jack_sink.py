@@ -37,6 +37,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from kelly_edge.audio import jack_owner
+from kelly_edge.audio.jack_owner import on_jack_thread
 from kelly_edge.audio.native_log import mute_native_errors
 from kelly_edge.errors import DeviceError
 from kelly_edge.midi.rtmidi_sink import choose_port, display_name
@@ -117,7 +119,10 @@ class JackMidiOutput:
     """A JACK MIDI output port ``<client_name>:out`` connected to the input port matching ``port``.
 
     ``virtual``: no connection is made (other clients connect to our port). The client lives from
-    :meth:`open` to :meth:`close`; :meth:`reopen` (the synth's port came back) only reconnects.
+    :meth:`open` to :meth:`close`; :meth:`reopen` (the synth's port came back) only reconnects,
+    unless the server died (its shutdown callback set ``server_gone``): then the dead client is
+    closed and a new one opened on the new server, with an empty queue (frames restart there).
+    Clients are opened and closed on the process's one JACK owner thread.
     """
 
     def __init__(self, *, port: str, virtual: bool = False, client_name: str = "kelly-edge-midi",
@@ -134,6 +139,9 @@ class JackMidiOutput:
         self.flushed = 0
         self._late_frames = np.zeros(LATENESS_KEPT, dtype=np.int64)
         self.server_gone = False
+        self._linked = False  # our port is connected to the synth's (kept by JACK's notifications)
+        self.generation = 0  # +1 for every client opened (a new server's frames start afresh)
+        self._last_frame, self._last_mono = 0, time.monotonic()
         self._target = ""
         self._client: Any = None
         self._port: Any = None
@@ -186,11 +194,21 @@ class JackMidiOutput:
             head += 1
         q.head = head
 
+    def _connection_changed(self, a: Any, b: Any, connect: bool) -> None:
+        """JACK's notification thread: our port got or lost its connection to the synth (a flag
+        only: :meth:`present` must not call into a client whose server may have just died)."""
+        names = {a.name, b.name}
+        if self._target in names and self._port is not None and self._port.name in names:
+            self._linked = connect
+
     def _shutdown(self, status: Any, reason: str) -> None:
         self.server_gone = True  # the server went away: only a flag, no client call is allowed here
 
     # --- MidiOutput ---------------------------------------------------------------------------
     def open(self) -> None:
+        jack_owner.opening(self._open)
+
+    def _open(self) -> None:
         jack = self._jack = _jack()
         try:
             client = jack.Client(self.client_name, no_start_server=True)
@@ -200,14 +218,22 @@ class JackMidiOutput:
             self.rate = int(client.samplerate)
             self.period = int(client.blocksize)
             self._port = client.midi_outports.register("out")
+            q = self.queue
+            q.head = q.flush_to = q.tail  # nothing handed to a previous client carries over
+            self.server_gone = False
+            self.generation += 1
             self._client = client
+            jack_owner.track(self)
             client.set_process_callback(self._process)
             client.set_shutdown_callback(self._shutdown)
+            client.set_port_connect_callback(self._connection_changed)
+            self._linked = False
             client.activate()
             if not self.virtual:
                 self._connect()
         except BaseException:
             self._client = None
+            jack_owner.forget(self)
             client.close()
             raise
 
@@ -223,17 +249,13 @@ class JackMidiOutput:
         except self._jack.JackError as err:
             raise DeviceError(f"cannot connect {own} to {raw}: {err}") from err
         self._target = raw
+        self._linked = True
         self.name = display_name(raw)
 
     def present(self) -> bool:
         if self._client is None or self.server_gone:
             return False
-        if self.virtual:
-            return True
-        try:
-            return self._target in {p.name for p in self._client.get_all_connections(self._port)}
-        except self._jack.JackError:
-            return False
+        return self.virtual or self._linked
 
     def send(self, message: bytes) -> None:
         """Out at the start of the next period, after whatever was handed over before it."""
@@ -248,33 +270,62 @@ class JackMidiOutput:
         self.queue.flush()
 
     def reopen(self) -> None:
+        if self.server_gone:  # the client died with its server: a new one, once a server is back
+            self.close()
         if self._client is None:
             self.open()
             return
         if not self.virtual:
             self._connect()
 
+    def dead(self) -> bool:
+        """The server went away and the client is still open (see jack_owner)."""
+        return self.server_gone and self._client is not None
+
+    def release(self) -> None:
+        """Close the dead client (owner thread)."""
+        client, self._client = self._client, None
+        jack_owner.forget(self)
+        if client is not None:
+            client.close()
+
     def close(self) -> None:
-        """Let the callback write what is queued (the shutdown panic's note-offs), then close."""
+        """Let the callback write what is queued (the shutdown panic's note-offs), then close (a
+        dead client too: it must be freed), on the JACK owner thread."""
         client = self._client
         if client is None:
             return
         if not self.server_gone and self.rate:
             period_s = self.period / self.rate
             deadline = time.monotonic() + 0.05 + 4 * period_s
-            while self.queue.pending and time.monotonic() < deadline:
+            while self.queue.pending and time.monotonic() < deadline and not self.server_gone:
                 time.sleep(0.002)
             time.sleep(period_s)  # the receiving client reads them in the same cycle
         self._client = None
-        try:
-            client.deactivate()
-        finally:
-            client.close()
+        gone = self.server_gone
+
+        def shut() -> None:
+            jack_owner.forget(self)
+            try:
+                if not gone:
+                    client.deactivate()
+            except self._jack.JackError as err:
+                log.debug("deactivating the JACK MIDI client: %s", err)
+            finally:
+                client.close()
+
+        on_jack_thread(shut)
 
     # --- JACK's clock -------------------------------------------------------------------------
     def frame_now(self) -> int:
-        """JACK's estimate of the current frame (any thread)."""
-        return int(self._client.frame_time)
+        """JACK's estimate of the current frame (any thread); without a client, the last one
+        extrapolated (never a call into a closed client)."""
+        client = self._client
+        if client is None or self.server_gone:
+            return (self._last_frame + int((time.monotonic() - self._last_mono) * (self.rate or 48000))) & (WRAP - 1)
+        frame = int(client.frame_time)
+        self._last_frame, self._last_mono = frame, time.monotonic()
+        return frame
 
     def lateness_frames(self) -> np.ndarray:
         """Frames each late event was written after its due frame (the last ``LATENESS_KEPT``)."""
@@ -360,6 +411,7 @@ class JackTimeline:
         self._seen = 0
         self.shifts = 0  # lasting anchor changes within a capture session (periods the capture missed)
         self._wall = WallFrames(output.frame_now, output.rate, clock=clock)
+        self._generation = output.generation
 
     def follow(self, base_t: float, anchor: int | None) -> None:
         """The capture's ring frame 0 is audio second ``base_t`` and JACK frame ``anchor`` (None:
@@ -402,6 +454,10 @@ class JackTimeline:
 
     def due(self, t: float) -> int:
         out = self.output
+        if out.generation != self._generation:  # a new client on a new server: its own frames
+            self._generation = out.generation
+            self._anchor = self._candidate = None
+            self._wall = WallFrames(out.frame_now, out.rate, clock=self._clock)
         anchor = self._anchor
         if anchor is not None:
             return (anchor[1] + int(round((t - anchor[0] + self.latency_s) * out.rate))) & (WRAP - 1)

@@ -440,6 +440,10 @@ class ScheduledSink:
                 if not heap:
                     cond.wait(0.5)
                     continue
+                if not self.connected:  # it would be dropped when due: drop it now, without
+                    heapq.heappop(heap)  # asking a device that is gone what time it is
+                    self.dropped += 1
+                    continue
                 t, _, message = heap[0]
                 due = timeline.due(t)
                 wait = timeline.wait_s(due)

@@ -29,7 +29,7 @@ _MEASURED: dict[str, Any] = {}
 RT_PRIORITY = 60  # jackd's; its clients' process threads run at it too
 
 
-def _realtime() -> list[str]:
+def jackd_flags() -> list[str]:
     """jackd's scheduling flags: real-time (as on the Pi) where this process may use SCHED_FIFO,
     so the graph and the clients' callbacks are not starved by whatever else runs on the machine."""
     try:
@@ -62,7 +62,7 @@ def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JackServer
     os.environ["JACK_NO_START_SERVER"] = "1"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            ["jackd", "-n", name, *_realtime(), "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
+            ["jackd", "-n", name, *jackd_flags(), "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
             stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     try:

@@ -11,6 +11,20 @@ from typing import Any
 import numpy as np
 
 
+def _close(client: Any) -> None:
+    """Deactivate (fails once the server died) and always close: a client left to the garbage
+    collector is closed by JACK-Client's ``__del__`` on whatever thread collects it, after its
+    callbacks may already be freed while libjack's threads still call them (a segfault)."""
+    import jack
+
+    try:
+        client.deactivate()
+    except jack.JackError:
+        pass
+    finally:
+        client.close()
+
+
 class Player:
     """A JACK client with one output port ``<name>:out``; :meth:`play` queues samples from the next cycle.
 
@@ -65,8 +79,7 @@ class Player:
         return [p.name for p in self._client.get_ports(pattern, **kw)]
 
     def close(self) -> None:
-        self._client.deactivate()
-        self._client.close()
+        _close(self._client)
 
 
 class Synth:
@@ -134,9 +147,10 @@ class Synth:
         return int(self._client.frame_time)
 
     def close(self) -> None:
-        self.close_port()
-        self._client.deactivate()
-        self._client.close()
+        try:
+            self.close_port()
+        finally:
+            _close(self._client)
 
 
 class ClockSender:
@@ -177,8 +191,7 @@ class ClockSender:
         self._pending.append(b"\xfc")
 
     def close(self) -> None:
-        self._client.deactivate()
-        self._client.close()
+        _close(self._client)
 
 
 def grid_fit_ms(frames: np.ndarray, rate: float, interval_ms: float) -> dict[str, float]:

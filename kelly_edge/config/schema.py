@@ -458,6 +458,11 @@ class VoiceConfig:
     channel: int = key(REQUIRED, "MIDI channel", lo=1, hi=16)
     low: int = key(REQUIRED, "lowest MIDI note", lo=0, hi=127)
     high: int = key(REQUIRED, "highest MIDI note (above low)", lo=0, hi=127)
+    program: int | None = key(
+        None, "program change sent on this voice's channel at start and on every MIDI reconnection; null = none",
+        lo=0, hi=127)
+    bank: int | None = key(None, "bank select (CC0/CC32, 0-16383) sent before the program; null = none", lo=0,
+                           hi=16383)
 
     RELATIONS: ClassVar[tuple[Relation, ...]] = (Relation(("low", "high"), _voice_range),)
 

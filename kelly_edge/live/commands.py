@@ -100,6 +100,15 @@ def _voice_channels(config: Any) -> list[int]:
     return sorted({mm.wire_channel(int(v.channel)) for v in (gen.melody, gen.chord, gen.bass)})
 
 
+def _voice_setup(config: Any) -> list[bytes]:
+    """Bank select and program change of every voice that sets a program (in voice order)."""
+    gen = config.generator
+    out: list[bytes] = []
+    for voice in (gen.melody, gen.chord, gen.bass):
+        out += mm.voice_setup(mm.wire_channel(int(voice.channel)), voice.program, voice.bank)
+    return out
+
+
 class _Box:
     """Everything opened for a live run, closed in reverse on a start-up failure."""
 
@@ -341,7 +350,7 @@ def _build(
     sink = ScheduledSink(
         box.output, to_wall=time_map.to_wall, latency_s=latency_s,
         channels=_voice_channels(config), retry_s=RETRY_S, trace=trace,
-        thread_setup=lambda: rt.realtime_thread(priority), timeline=timeline,
+        thread_setup=lambda: rt.realtime_thread(priority), timeline=timeline, setup=_voice_setup(config),
     )
     # audio from a JACK capture on the same server: schedule MIDI on its frames outright
     follow = timeline.follow if timeline is not None and audio.backend == "jack" and rehearsal is None else None

@@ -275,7 +275,8 @@ class ScheduledSink:
     ``timeline``: when and how a message is handed to the device (default :class:`WallTimeline`;
     :class:`~kelly_edge.midi.jack_sink.JackTimeline` hands it to a JACK port at its own frame).
     ``channels``: wire channels (0..15) that always get CC123/CC120 in a panic, besides those that
-    played. ``trace`` keeps ``(due, sent, message)`` of every message (tests, measurements).
+    played. ``setup``: messages that select the synths' sounds (bank select, program change), sent
+    when the sink starts and after the notes-off of every reconnection. ``trace`` keeps ``(due, sent, message)`` of every message (tests, measurements).
     """
 
     STATS = 8192  # lateness samples kept (a ring)
@@ -292,8 +293,10 @@ class ScheduledSink:
         trace: bool = False,
         thread_setup: Callable[[], object] | None = None,
         timeline: Any = None,
+        setup: Iterable[bytes] = (),
     ) -> None:
         self.output = output
+        self.setup = tuple(setup)
         self.timeline = timeline if timeline is not None else WallTimeline(
             output, to_wall=to_wall, latency_s=latency_s, clock=clock)
         self.latency_s = float(latency_s)
@@ -324,9 +327,12 @@ class ScheduledSink:
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the sender and the hotplug watchdog threads."""
+        """Send the setup messages, start the sender and the hotplug watchdog threads."""
         if self._threads:
             return
+        with self._port_lock:
+            for message in self.setup:
+                self._emit(message)
         for target, name in ((self._sender, "kelly-midi-sender"), (self._watch, "kelly-midi-watch")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -510,6 +516,8 @@ class ScheduledSink:
                 self.output.reopen()
                 self.connected = True
                 self._panic_locked()
+                for message in self.setup:  # a synth switched off and on again lost its sound
+                    self._emit(message)
         except DeviceError:
             return
         log.warning("MIDI output %r is back; sent all notes off", self.output.name)

@@ -1,6 +1,6 @@
 """The box through a real jackd killed and started again under the same name, 20 times in a row:
-its audio input and MIDI output come back by themselves, all notes off before the first note, and
-the box never crashes (the earlier attempt segfaulted about once in 15 restarts).
+its audio input and MIDI output come back by themselves, all notes off and then the voices'
+programs before the first note, and the box never crashes (the earlier attempt segfaulted about once in 15 restarts).
 
 The server has a fixed name of its own: a jackd killed with clients attached leaves its entry in
 JACK's 8-server registry, and reusing one name reuses that entry. The test's own player and synth
@@ -70,6 +70,7 @@ def test_the_box_comes_back_after_jackd_is_killed_and_restarted(tmp_path: Path, 
         "audio": {"backend": "jack", "device": "kelly-test-player:out", "sample_rate": RATE},
         "midi": {"backend": "jack", "port": "kelly-test-synth"},
         "tempo": {"bpm": 120.0},
+        "generator": {"bass": {"program": 33}},  # the synth must get its sound back too
         "realtime": {"priority": 50},
         "state": {"calibration": str(tmp_path / "calibration.json")},
     }), encoding="utf-8")
@@ -101,6 +102,8 @@ def test_the_box_comes_back_after_jackd_is_killed_and_restarted(tmp_path: Path, 
             channels = {m[0] & 0x0F for m in msgs if mm.is_note_on(m)}
             for ch in channels:  # notes off first: the reconnect's all-notes-off before any note
                 assert mm.all_notes_off(ch) in msgs[:first_on], (restart, [m.hex() for m in msgs[:first_on + 1]])
+            program = msgs.index(mm.program_change(2, 33))  # then the bass's program, before a note
+            assert msgs.index(mm.all_notes_off(2)) < program < first_on, (restart, [m.hex() for m in msgs[:first_on + 1]])
         code = box.terminate()
     finally:
         if box.proc.poll() is None:

@@ -18,6 +18,8 @@ import logging
 from typing import Any
 
 from kelly_edge.audio.capture import InputDevice
+from kelly_edge.audio import jack_owner
+from kelly_edge.audio.jack_owner import on_jack_thread
 from kelly_edge.audio.native_log import mute_native_errors
 from kelly_edge.audio.ring import FrameRing
 from kelly_edge.errors import DeviceError
@@ -26,6 +28,12 @@ log = logging.getLogger(__name__)
 
 
 def _jack() -> Any:
+    """The JACK-Client module. libjack's messages already go to the debug log (native_log installs
+    one handler per process, kept forever). Not ``jack.set_error_function`` here: each call frees
+    the previous cffi callback *before* installing the next, and when a server dies its clients'
+    threads log errors through it at that very moment (every reopen attempt called it), so libjack
+    could call a freed callback: the cffi ``PyTuple_GET_SIZE`` assertion and segfaults seen after
+    a JACK restart."""
     mute_native_errors()
     try:
         import jack
@@ -33,8 +41,6 @@ def _jack() -> Any:
         raise DeviceError(
             f"audio.backend jack needs the JACK-Client package and libjack ({err}); pip install JACK-Client"
         ) from err
-    jack.set_error_function(lambda msg: log.debug("JACK: %s", msg))
-    jack.set_info_function(lambda msg: log.debug("JACK: %s", msg))
     return jack
 
 
@@ -57,6 +63,10 @@ def _sources(client: Any, device: str) -> list[str]:
 
 def list_inputs() -> list[InputDevice]:
     """Every JACK audio source port (physical capture ports first) as ``audio.device`` names it."""
+    return jack_owner.opening(_list_inputs)
+
+
+def _list_inputs() -> list[InputDevice]:
     jack = _jack()
     client = _client(jack, "kelly-edge-list")
     try:
@@ -81,18 +91,22 @@ class JackCapture:
         self.sample_rate = int(client.samplerate)
         self.channels = channels
         self.overflows = 0
+        self.frame_anchor: int | None = None  # JACK frame of ring frame 0 (the callback's; None before)
         self._ring = ring
         self._ports = [client.inports.register(f"in_{i + 1}") for i in range(channels)]
         self._alive = True
         self._started = False
         self._closed = False
+        self._released = False  # the JACK client is closed (by close, or reaped once dead)
         self.name = ", ".join(sources)
         client.set_process_callback(self._process)
         client.set_shutdown_callback(self._shutdown)
         client.set_xrun_callback(self._xrun)
 
     def _process(self, frames: int) -> None:
-        """JACK's real-time thread: copy each port's buffer into the ring. Nothing else."""
+        """JACK's real-time thread: copy each port's buffer into the ring, and note which JACK frame
+        the ring's frame 0 is (so MIDI can be scheduled on this server's frame clock). Nothing else."""
+        self.frame_anchor = self._client.last_frame_time - self._ring.frames_written
         if self.channels == 1:
             self._ring.write_interleaved(self._ports[0].get_array())
         else:
@@ -105,7 +119,7 @@ class JackCapture:
         self.overflows += 1
 
     def start(self) -> None:
-        self._client.activate()
+        on_jack_thread(self._client.activate)
         self._started = True
         self._connect()
 
@@ -144,9 +158,24 @@ class JackCapture:
             self._connect()
 
     def close(self) -> None:
+        """Close the client on the JACK owner thread (a dead one too: it must be freed)."""
         if self._closed:
             return
         self._closed = True
+        on_jack_thread(self._close_client)
+
+    def dead(self) -> bool:
+        """The server went away and the client is still open (see jack_owner)."""
+        return not self._alive and not self._released
+
+    def release(self) -> None:
+        self._close_client()
+
+    def _close_client(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        jack_owner.forget(self)
         try:
             if self._started and self._alive:
                 self._client.deactivate()
@@ -159,6 +188,11 @@ def open_capture(*, device: str, sample_rate: int, channels: int, ring: FrameRin
                  client_name: str = "kelly-edge") -> JackCapture:
     """Open a JACK client, check the server's rate and find the source ports; not yet activated."""
     del frames_per_buffer  # the server's period decides; the ring regroups samples into hops
+    return jack_owner.opening(lambda: _open(device=device, sample_rate=sample_rate, channels=channels, ring=ring,
+                                        client_name=client_name))
+
+
+def _open(*, device: str, sample_rate: int, channels: int, ring: FrameRing, client_name: str) -> JackCapture:
     jack = _jack()
     client = _client(jack, client_name)
     try:
@@ -174,7 +208,9 @@ def open_capture(*, device: str, sample_rate: int, channels: int, ring: FrameRin
                 raise DeviceError("no audio input devices found: the JACK server has no capture ports")
             what = f"audio.device {device!r}" if device else "a physical capture port"
             raise DeviceError(f"no JACK capture port matches {what} (ports: {', '.join(ports)})")
-        return JackCapture(jack, client, device=device, sources=sources, channels=channels, ring=ring)
+        capture = JackCapture(jack, client, device=device, sources=sources, channels=channels, ring=ring)
+        jack_owner.track(capture)
+        return capture
     except BaseException:
         client.close()
         raise

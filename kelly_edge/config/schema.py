@@ -464,6 +464,11 @@ class VoiceConfig:
     channel: int = key(REQUIRED, "MIDI channel", lo=1, hi=16)
     low: int = key(REQUIRED, "lowest MIDI note", lo=0, hi=127)
     high: int = key(REQUIRED, "highest MIDI note (above low)", lo=0, hi=127)
+    program: int | None = key(
+        None, "program change sent on this voice's channel at start and on every MIDI reconnection; null = none",
+        lo=0, hi=127)
+    bank: int | None = key(None, "bank select (CC0/CC32, 0-16383) sent before the program; null = none", lo=0,
+                           hi=16383)
 
     RELATIONS: ClassVar[tuple[Relation, ...]] = (Relation(("low", "high"), _voice_range),)
 
@@ -488,8 +493,12 @@ class MidiConfig:
     clock_out: bool = key(False, "send MIDI clock (24 PPQN)")
     backend: str = key("alsa", "MIDI system of the output and clock-in ports", choices=("alsa", "jack"))
     virtual: bool = key(False, "open a virtual output port (kelly-edge:out) for others to connect, instead of midi.port")
-    latency_ms: float = key(
-        5.0, "constant delay added to every live MIDI event so that each leaves exactly at its scheduled time", lo=0, hi=100
+    latency_ms: float | None = key(
+        None,
+        "constant delay added to every live MIDI event so that each leaves exactly at its scheduled time; "
+        "null = the backend's own: 2 ms through JACK (each event written at its own frame), 5 ms through ALSA",
+        lo=0,
+        hi=100,
     )
     clock_in_port: str = key("", 'substring of the MIDI input port followed when tempo.source is midi_clock; "" = first port')
 

@@ -33,6 +33,7 @@ from kelly_edge.live.timemap import TimeMap
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.clock_out import ClockOut
 from kelly_edge.midi.file_output import FileOutput
+from kelly_edge.midi.jack_sink import JackMidiOutput, JackTimeline
 from kelly_edge.midi.rtmidi_sink import MidiOutput, RtMidiOutput, ScheduledSink
 from kelly_edge.service.notify import Notifier
 from kelly_edge.service.reload import ConfigWatcher
@@ -45,6 +46,9 @@ SHUTDOWN_DEADLINE_S = 10.0  # below systemd's TimeoutStopSec=15 and the tests' 1
 EXIT_STUCK = 1
 RING_SECONDS = 2.0
 CLIENT_NAME = "kelly-edge"
+# midi.latency_ms when null: what each backend needs so that an event planned on the hop just
+# heard still reaches the device ahead of its time (measured: README, live timing)
+LATENCY_MS = {"jack": 2.0, "alsa": 5.0}
 
 T = TypeVar("T")
 
@@ -98,11 +102,20 @@ def _voice_channels(config: Any) -> list[int]:
     return sorted({mm.wire_channel(int(v.channel)) for v in (gen.melody, gen.chord, gen.bass)})
 
 
+def _voice_setup(config: Any) -> list[bytes]:
+    """Bank select and program change of every voice that sets a program (in voice order)."""
+    gen = config.generator
+    out: list[bytes] = []
+    for voice in (gen.melody, gen.chord, gen.bass):
+        out += mm.voice_setup(mm.wire_channel(int(voice.channel)), voice.program, voice.bank)
+    return out
+
+
 class _Box:
     """Everything opened for a live run, closed in reverse on a start-up failure."""
 
     def __init__(self) -> None:
-        self.output: RtMidiOutput | None = None
+        self.output: MidiOutput | None = None
         self.capture: AudioCapture | None = None
         self.ring: FrameRing | None = None
         self.tempo: TempoSource | None = None
@@ -314,6 +327,8 @@ def _build(
         output: MidiOutput
         if midi_file is not None:
             output = FileOutput(midi_file, to_audio=time_map.to_audio, bpm=float(config.tempo.bpm))
+        elif midi_api == "jack":  # our own JACK port, written at each event's frame
+            output = JackMidiOutput(port=config.midi.port, virtual=virtual, client_name=f"{CLIENT_NAME}-midi")
         else:
             output = RtMidiOutput(port=config.midi.port, api=midi_api, virtual=virtual, client_name=CLIENT_NAME)
         output.open()
@@ -326,11 +341,20 @@ def _build(
     box.tempo = tempo = make_tempo_source(config)
 
     priority = int(config.realtime.priority)
+    latency_ms = config.midi.latency_ms
+    if latency_ms is None:
+        latency_ms = LATENCY_MS["alsa" if midi_file is not None else midi_api]
+    latency_s = float(latency_ms) / 1000.0
+    timeline: JackTimeline | None = None
+    if isinstance(box.output, JackMidiOutput):
+        timeline = JackTimeline(box.output, to_wall=time_map.to_wall, latency_s=latency_s)
     sink = ScheduledSink(
-        box.output, to_wall=time_map.to_wall, latency_s=float(config.midi.latency_ms) / 1000.0,
+        box.output, to_wall=time_map.to_wall, latency_s=latency_s,
         channels=_voice_channels(config), retry_s=RETRY_S, trace=trace,
-        thread_setup=lambda: rt.realtime_thread(priority),
+        thread_setup=lambda: rt.realtime_thread(priority), timeline=timeline, setup=_voice_setup(config),
     )
+    # audio from a JACK capture on the same server: schedule MIDI on its frames outright
+    follow = timeline.follow if timeline is not None and audio.backend == "jack" and rehearsal is None else None
     gate = NoteGate(sink)
     engine = Engine(config, gate, sample_rate=sample_rate, tempo=tempo)
     key = calibration.device_key(audio.backend, box.capture.name)
@@ -344,13 +368,12 @@ def _build(
     loop = LiveLoop(
         engine, sink, ring=ring, capture=box.capture, open_capture=reopen, tempo=tempo, time_map=time_map,
         clock_out=clock_out, gate=gate, retry_s=RETRY_S, realtime_priority=priority, calibrated=cal is not None,
+        follow_frames=follow,
     )
     box.capture = None  # the loop owns them now
     box.output = None
     box.tempo = None
     time_map.offset = time.monotonic()  # audio time 0 is now
-    if clock_out is not None:
-        clock_out.start(0.0)
     sink.start()
     rt.settle_after_startup()
     log.info("live: listening (tempo %.1f BPM from %s); SIGTERM or Ctrl-C stops with every note off",
@@ -378,6 +401,9 @@ def _write_report(path: str, loop: LiveLoop, wall_s: float) -> None:
         "tempo_changes": loop.stats.tempo_changes,
         "first_sound_to_first_note_ms": first_latency,
         "latency_ms": round(sink.latency_s * 1000.0, 3),
+        # trace times: monotonic seconds ("wall"), or JACK frames / sample rate ("jack")
+        "midi_timeline": sink.timeline.kind,
+        "midi_timeline_shifts": int(getattr(sink.timeline, "shifts", 0)),  # JACK: periods the capture missed
         "error": None if loop.error is None else f"{type(loop.error).__name__}: {loop.error}",
     }
     if sink.trace is not None:

@@ -84,6 +84,8 @@ class LiveStats:
 class LiveLoop:
     """Runs the box until a stop event; see the module docstring.
 
+    ``follow_frames(base_t, anchor)`` (optional) is told after every captured hop which JACK frame
+    the ring's frame 0 (audio second ``base_t``) is, when the capture knows (``frame_anchor``).
     ``sink`` is the scheduled live sink (``send``, ``panic``, ``send_now``, ``close``); the engine
     was built on ``sink`` or on a :class:`NoteGate` around it (pass it as ``gate``).
     ``open_capture(ring)`` opens (not starts) the audio input again after a loss; it raises
@@ -110,6 +112,7 @@ class LiveLoop:
         realtime_priority: int = 0,
         calibrated: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        follow_frames: Callable[[float, int | None], None] | None = None,
     ) -> None:
         self.engine = engine
         self.sink = sink
@@ -126,6 +129,7 @@ class LiveLoop:
         self.realtime_priority = realtime_priority
         self.calibrated = calibrated
         self._clock = clock
+        self._follow_frames = follow_frames  # the JACK MIDI timeline follows the capture's frame anchor
         self.stats = LiveStats()
         self.on_hop: list[Callable[[], None]] = []  # run on the processing thread after each hop
         self.error: BaseException | None = None
@@ -201,6 +205,8 @@ class LiveLoop:
                     if ring.read_mono(buf):
                         frames, wall = ring.stamp
                         self.time_map.observe(self._frame_base_t + frames / sr, wall)
+                        if self._follow_frames is not None:
+                            self._follow_frames(self._frame_base_t, getattr(capture, "frame_anchor", None))
                         self._last_data_wall = clock()
                         self._step(buf, captured=True)
                         continue
@@ -210,6 +216,8 @@ class LiveLoop:
                     ):
                         self._capture = None
                         self._lost = capture
+                        if self._follow_frames is not None:
+                            self._follow_frames(0.0, None)  # silent fill runs on the wall clock
                         self.stats.audio_losses += 1
                         # the silence gate closes at once: no chord is struck again into the gap
                         self.engine.ctx.silent_for_s = float(self.engine.config.audio.silence_tail_s)
@@ -257,6 +265,11 @@ class LiveLoop:
         if event is not None:
             self._transport(event)
         ahead = min(self.lookahead_s, max(0.0, 0.4 * engine.grid.step_s - self._hop_s))
+        if self.clock_out is not None and not self.clock_out.started:
+            # Start once the first hop is in: by then the input is running (a JACK client activated
+            # and connected: a Start written while the graph is re-sorted can be lost) and the
+            # message can be handed over ahead of its time
+            self.clock_out.start(t)
         engine.generator.advance(t + ahead)
         if self.clock_out is not None:
             self.clock_out.advance(t, t + ahead)

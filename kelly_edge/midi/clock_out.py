@@ -40,6 +40,7 @@ class ClockOut:
         self._k = 0  # next tick index
         self._last_t = -math.inf
         self.running = False
+        self.started = False  # Start was sent once (the live loop sends it on its first hop)
         self.ticks = 0
 
     def start(self, t: float) -> None:
@@ -48,6 +49,7 @@ class ClockOut:
         self._last_t = t
         self._sink.send(t, START)
         self.running = True
+        self.started = True
 
     def tick_time(self, k: int, now_t: float) -> float:
         """Audio time of tick ``k`` under the tempo in force at ``now_t``."""

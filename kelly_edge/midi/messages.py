@@ -63,6 +63,26 @@ def control_change(ch0: int, control: int, value: int) -> bytes:
     return bytes((CONTROL_CHANGE | ch0, control, value))
 
 
+def program_change(ch0: int, program: int) -> bytes:
+    """Program change ``program`` (0..127) on wire channel ``ch0``."""
+    check_channel(ch0)
+    check_data("program", program)
+    return bytes([0xC0 | ch0, program])
+
+
+def voice_setup(ch0: int, program: int | None, bank: int | None = None) -> list[bytes]:
+    """What selects a synth's sound on ``ch0``: bank select (CC0 MSB, CC32 LSB; ``bank`` 0..16383)
+    then the program change; nothing for ``None``. A bank without a program selects nothing."""
+    if program is None:
+        return []
+    out = []
+    if bank is not None:
+        if not 0 <= bank <= 16383:
+            raise ValueError(f"bank must be 0..16383, got {bank}")
+        out += [control_change(ch0, 0, bank >> 7), control_change(ch0, 32, bank & 0x7F)]
+    return out + [program_change(ch0, program)]
+
+
 def all_notes_off(ch0: int) -> bytes:
     """CC123: release every note on the channel (sustain may still hold them)."""
     return control_change(ch0, CC_ALL_NOTES_OFF, 0)

@@ -221,13 +221,62 @@ class RtMidiOutput:
 # --- the scheduled sink -----------------------------------------------------------------------
 
 
+class WallTimeline:
+    """The sink's clock for an output that sends at once (python-rtmidi): an event is due at
+    ``to_wall(t) + latency_s`` on ``clock()`` and handed to the device when that moment comes.
+
+    The interface every timeline has (see also :class:`~kelly_edge.midi.jack_sink.JackTimeline`):
+    ``due(t)`` (a due time in the timeline's units), ``wait_s(due)`` (seconds until it must be
+    handed over), ``now()``, ``deliver(due, message)`` (hand it over; False when refused),
+    ``flush()`` (drop what was handed over and not yet out), ``seconds(due)`` (for traces),
+    ``wall_of(due)`` and ``lateness_ms()`` (None: the sink measures lateness itself).
+    """
+
+    kind = "wall"
+
+    def __init__(self, output: MidiOutput, *, to_wall: Callable[[float], float], latency_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.output = output
+        self._to_wall = to_wall
+        self.latency_s = float(latency_s)
+        self._clock = clock
+
+    def due(self, t: float) -> float:
+        return self._to_wall(t) + self.latency_s
+
+    def wait_s(self, due: float) -> float:
+        return due - self._clock()
+
+    def now(self) -> float:
+        return self._clock()
+
+    def deliver(self, due: float, message: bytes) -> bool:
+        self.output.send(message)
+        return True
+
+    def flush(self) -> None:
+        """Nothing is held outside the sink's own queue."""
+
+    def seconds(self, due: float) -> float:
+        return due
+
+    def wall_of(self, due: float) -> float:
+        return self._clock()
+
+    def lateness_ms(self) -> dict[str, float] | None:
+        return None
+
+
 class ScheduledSink:
     """A live :class:`~kelly_edge.midi.sinks.MidiSink`: queue by audio time, emit at wall time.
 
     ``to_wall(t)`` maps audio seconds to ``clock()`` seconds (monotonic); ``latency_s`` is added
     to every message so that anything queued less than that late still leaves on time.
+    ``timeline``: when and how a message is handed to the device (default :class:`WallTimeline`;
+    :class:`~kelly_edge.midi.jack_sink.JackTimeline` hands it to a JACK port at its own frame).
     ``channels``: wire channels (0..15) that always get CC123/CC120 in a panic, besides those that
-    played. ``trace`` keeps ``(due, sent, message)`` of every message (tests, measurements).
+    played. ``setup``: messages that select the synths' sounds (bank select, program change), sent
+    when the sink starts and after the notes-off of every reconnection. ``trace`` keeps ``(due, sent, message)`` of every message (tests, measurements).
     """
 
     STATS = 8192  # lateness samples kept (a ring)
@@ -243,9 +292,13 @@ class ScheduledSink:
         clock: Callable[[], float] = time.monotonic,
         trace: bool = False,
         thread_setup: Callable[[], object] | None = None,
+        timeline: Any = None,
+        setup: Iterable[bytes] = (),
     ) -> None:
         self.output = output
-        self._to_wall = to_wall
+        self.setup = tuple(setup)
+        self.timeline = timeline if timeline is not None else WallTimeline(
+            output, to_wall=to_wall, latency_s=latency_s, clock=clock)
         self.latency_s = float(latency_s)
         self._channels = tuple(channels)
         self.retry_s = float(retry_s)
@@ -265,7 +318,7 @@ class ScheduledSink:
         # statistics (sender thread)
         self.sent = 0
         self.dropped = 0  # messages that could not go out (port missing or failing)
-        self.late = 0  # messages that left more than 1 ms after their due time
+        self._late = 0  # messages that left more than 1 ms after their due time (wall timeline)
         self.lost_count = 0
         self._lateness = np.zeros(self.STATS)
         self._n_lateness = 0
@@ -274,9 +327,12 @@ class ScheduledSink:
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the sender and the hotplug watchdog threads."""
+        """Send the setup messages, start the sender and the hotplug watchdog threads."""
         if self._threads:
             return
+        with self._port_lock:
+            for message in self.setup:
+                self._emit(message)
         for target, name in ((self._sender, "kelly-midi-sender"), (self._watch, "kelly-midi-watch")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -326,6 +382,7 @@ class ScheduledSink:
             self._heap.clear()
             self._panics += 1
         with self._port_lock:
+            self.timeline.flush()
             self._panic_locked()
         if dropped:
             log.debug("panic dropped %d queued MIDI messages", dropped)
@@ -337,6 +394,11 @@ class ScheduledSink:
             self._active.clear()
 
     @property
+    def late(self) -> int:
+        """Messages that left more than 1 ms late (through JACK: written after their frame)."""
+        return self._late + int(getattr(self.timeline, "late", 0))
+
+    @property
     def queued(self) -> int:
         return len(self._heap)
 
@@ -345,13 +407,18 @@ class ScheduledSink:
         """Notes this sink sent a note-on for and no note-off yet."""
         return self._active.count
 
-    def _emit(self, message: bytes) -> bool:
-        """Send one message to the device (port lock held); track notes; False when it could not go."""
+    def _emit(self, message: bytes, due: Any = None) -> bool:
+        """Send one message to the device (port lock held), at once or (``due`` given) through the
+        timeline; track notes; False when it could not go."""
         if not self.connected:
             self.dropped += 1
             return False
         try:
-            self.output.send(message)
+            if due is None:
+                self.output.send(message)
+            elif not self.timeline.deliver(due, message):
+                self.dropped += 1
+                return False
         except Exception as err:  # a port that died between two watchdog checks
             self.dropped += 1
             log.debug("MIDI send failed: %s", err)
@@ -373,15 +440,19 @@ class ScheduledSink:
 
     def _send_due(self) -> None:
         """Emit queued messages as they fall due, until stopped (the sender thread's body)."""
-        heap, cond, clock = self._heap, self._cond, self._clock
+        heap, cond, timeline = self._heap, self._cond, self.timeline
         while not self._stop.is_set():
             with cond:
                 if not heap:
                     cond.wait(0.5)
                     continue
+                if not self.connected:  # it would be dropped when due: drop it now, without
+                    heapq.heappop(heap)  # asking a device that is gone what time it is
+                    self.dropped += 1
+                    continue
                 t, _, message = heap[0]
-                due = self._to_wall(t) + self.latency_s
-                wait = due - clock()
+                due = timeline.due(t)
+                wait = timeline.wait_s(due)
                 if wait > 0.0:
                     cond.wait(wait)  # a new, earlier message or the due time wakes us
                     continue
@@ -390,24 +461,30 @@ class ScheduledSink:
             with self._port_lock:
                 if generation != self._panics:  # a panic dropped the queue after this was popped:
                     continue  # sending it now would start a note whose note-off was dropped
-                sent_at = clock()
-                ok = self._emit(message)
+                sent_at = timeline.now()
+                ok = self._emit(message, due)
             if ok:
                 self._record(due, sent_at, message)
 
-    def _record(self, due: float, sent_at: float, message: bytes) -> None:
-        late = sent_at - due
-        self._lateness[self._n_lateness % self.STATS] = late
-        self._n_lateness += 1
-        if late > 0.001:
-            self.late += 1
+    def _record(self, due: Any, sent_at: Any, message: bytes) -> None:
+        timeline = self.timeline
+        if timeline.kind == "wall":
+            late = sent_at - due
+            self._lateness[self._n_lateness % self.STATS] = late
+            self._n_lateness += 1
+            if late > 0.001:
+                self._late += 1
         if self.first_note_on_wall is None and len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] > 0:
-            self.first_note_on_wall = sent_at
+            self.first_note_on_wall = sent_at if timeline.kind == "wall" else timeline.wall_of(due)
         if self.trace is not None:
-            self.trace.append((due, sent_at, message))
+            self.trace.append((timeline.seconds(due), timeline.seconds(sent_at), message))
 
     def lateness_ms(self) -> dict[str, float]:
-        """How late messages left, ms: p50, p99, max over the last ``STATS`` (zeros when none)."""
+        """How late messages left, ms: p50, p99, max over the last ``STATS`` (zeros when none).
+        Through JACK: how late the process callback wrote them after their frame."""
+        own = self.timeline.lateness_ms()
+        if own is not None:
+            return own
         n = min(self._n_lateness, self.STATS)
         if n == 0:
             return {"p50": 0.0, "p99": 0.0, "max": 0.0, "count": 0}
@@ -439,6 +516,8 @@ class ScheduledSink:
                 self.output.reopen()
                 self.connected = True
                 self._panic_locked()
+                for message in self.setup:  # a synth switched off and on again lost its sound
+                    self._emit(message)
         except DeviceError:
             return
         log.warning("MIDI output %r is back; sent all notes off", self.output.name)

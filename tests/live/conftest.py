@@ -1,6 +1,6 @@
 """A real JACK server for the live tests, plus a place to report what they measured.
 
-``jack_server`` (session scope) starts ``jackd --no-realtime -d dummy`` under a server name of its
+``jack_server`` (session scope) starts ``jackd -R -d dummy`` (``--no-realtime`` where SCHED_FIFO is refused) under a server name of its
 own (so a JACK server someone else runs, or another test run, is never touched) and points every
 JACK client of this process and its children at it through ``JACK_DEFAULT_SERVER``; it is stopped
 at the end of the session. Tests that use it are marked ``@pytest.mark.jack``; without ``jackd``
@@ -26,6 +26,20 @@ PERIOD = 480  # 10 ms: one JACK period per 10 ms hop
 _MEASURED: dict[str, Any] = {}
 
 
+RT_PRIORITY = 60  # jackd's; its clients' process threads run at it too
+
+
+def jackd_flags() -> list[str]:
+    """jackd's scheduling flags: real-time (as on the Pi) where this process may use SCHED_FIFO,
+    so the graph and the clients' callbacks are not starved by whatever else runs on the machine."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (OSError, AttributeError):
+        return ["--no-realtime"]
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return ["-R", "-P", str(RT_PRIORITY)]
+
+
 @dataclass(frozen=True)
 class JackServer:
     name: str
@@ -48,7 +62,7 @@ def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JackServer
     os.environ["JACK_NO_START_SERVER"] = "1"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            ["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
+            ["jackd", "-n", name, *jackd_flags(), "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
             stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     try:

@@ -11,11 +11,25 @@ from typing import Any
 import numpy as np
 
 
+def _close(client: Any) -> None:
+    """Deactivate (fails once the server died) and always close: a client left to the garbage
+    collector is closed by JACK-Client's ``__del__`` on whatever thread collects it, after its
+    callbacks may already be freed while libjack's threads still call them (a segfault)."""
+    import jack
+
+    try:
+        client.deactivate()
+    except jack.JackError:
+        pass
+    finally:
+        client.close()
+
+
 class Player:
     """A JACK client with one output port ``<name>:out``; :meth:`play` queues samples from the next cycle.
 
-    ``first_sound_wall``: ``time.monotonic()`` in the process callback of the cycle that carried the
-    first sample above ``threshold`` (when that sound entered the JACK graph).
+    ``first_sound_frame``: the JACK frame of the first sample above ``threshold`` (when that sound
+    entered the JACK graph).
     """
 
     def __init__(self, name: str = "kelly-test-player", threshold: float = 0.01) -> None:
@@ -28,7 +42,7 @@ class Player:
         self._samples = np.zeros(0, dtype=np.float32)
         self._pos = 0
         self._threshold = threshold
-        self.first_sound_wall: float | None = None
+        self.first_sound_frame: int | None = None
         self._client.set_process_callback(self._process)
         self._client.activate()
 
@@ -37,8 +51,9 @@ class Player:
         chunk = self._samples[self._pos : self._pos + frames]
         buf[: chunk.size] = chunk
         buf[chunk.size :] = 0.0
-        if self.first_sound_wall is None and chunk.size and float(np.max(np.abs(chunk))) > self._threshold:
-            self.first_sound_wall = time.monotonic()
+        if self.first_sound_frame is None and chunk.size and float(np.max(np.abs(chunk))) > self._threshold:
+            loud = int(np.argmax(np.abs(chunk) > self._threshold))
+            self.first_sound_frame = self._client.last_frame_time + loud
         self._pos += chunk.size
 
     def play(self, samples: np.ndarray) -> None:
@@ -64,13 +79,14 @@ class Player:
         return [p.name for p in self._client.get_ports(pattern, **kw)]
 
     def close(self) -> None:
-        self._client.deactivate()
-        self._client.close()
+        _close(self._client)
 
 
 class Synth:
-    """A JACK MIDI input port ``<client>:in`` that records ``(time.monotonic(), message)``; the port can
-    be unregistered (the cable pulled) and registered again under the same name.
+    """A JACK MIDI input port ``<client>:in`` that records ``(time.monotonic(), message)`` and, frame
+    accurately, the JACK frame each message arrived at (``last_frame_time + offset``: the cycle's
+    start plus the event's offset, not the callback's wake-up time); the port can be unregistered
+    (the cable pulled) and registered again under the same name.
 
     A JACK-Client client rather than python-rtmidi: python-rtmidi holds the GIL while it creates or
     deletes its JACK client, which would stall the player's callback in this same process.
@@ -81,6 +97,7 @@ class Synth:
 
         self._client = jack.Client(client_name, no_start_server=True)
         self.received: list[tuple[float, bytes]] = []
+        self.frames: list[int] = []  # JACK frame of each received message, parallel to ``received``
         self._lock = threading.Lock()
         self._port: Any = None
         self._rate = float(self._client.samplerate)
@@ -93,9 +110,11 @@ class Synth:
         if port is None:
             return
         now = time.monotonic()
+        start = self._client.last_frame_time
         for offset, data in port.incoming_midi_events():
             with self._lock:
                 self.received.append((now + offset / self._rate, bytes(data)))
+                self.frames.append(start + offset)
 
     def open(self) -> None:
         self._port = self._client.midi_inports.register("in")
@@ -109,10 +128,29 @@ class Synth:
         with self._lock:
             return list(self.received)
 
+    def clear(self) -> None:
+        with self._lock:
+            self.received.clear()
+            self.frames.clear()
+
+    def framed(self) -> list[tuple[int, bytes]]:
+        """``(JACK frame, message)`` of everything received."""
+        with self._lock:
+            return [(f, m) for f, (_, m) in zip(self.frames, self.received)]
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def frame_now(self) -> int:
+        """JACK's current frame (to mark a moment on the same clock as :meth:`framed`)."""
+        return int(self._client.frame_time)
+
     def close(self) -> None:
-        self.close_port()
-        self._client.deactivate()
-        self._client.close()
+        try:
+            self.close_port()
+        finally:
+            _close(self._client)
 
 
 class ClockSender:
@@ -153,15 +191,19 @@ class ClockSender:
         self._pending.append(b"\xfc")
 
     def close(self) -> None:
-        self._client.deactivate()
-        self._client.close()
+        _close(self._client)
 
 
-def jitter_ms(times: np.ndarray) -> dict[str, float]:
-    """Intervals of an event train that should be evenly spaced: mean interval and the deviation of
-    each event from the best straight line through them (ms)."""
-    idx = np.arange(times.size, dtype=np.float64)
-    slope, intercept = np.polyfit(idx, times, 1)
-    dev = (times - (slope * idx + intercept)) * 1000.0
-    return {"interval_ms": round(float(slope) * 1000.0, 3), "dev_std_ms": round(float(np.std(dev)), 3),
-            "dev_p99_abs_ms": round(float(np.percentile(np.abs(dev), 99)), 3)}
+def grid_fit_ms(frames: np.ndarray, rate: float, interval_ms: float) -> dict[str, float]:
+    """How well an event train (JACK frames) fits a straight grid of about ``interval_ms``: each
+    event's slot on the grid (so one the receiver missed does not shift the ones after it), the
+    fitted interval, and each event's deviation from the fitted line (ms)."""
+    frames = np.asarray(frames, dtype=np.float64)
+    k = np.round((frames - frames[0]) / (rate * interval_ms / 1000.0)).astype(int)
+    if np.any(np.diff(k) < 1):
+        raise AssertionError("two events in one grid slot: not a grid of that interval")
+    slope, intercept = np.polyfit(k, frames, 1)
+    dev = (frames - (slope * k + intercept)) * 1000.0 / rate
+    return {"interval_ms": round(float(slope) * 1000.0 / rate, 4), "dev_std_ms": round(float(dev.std()), 4),
+            "dev_p99_abs_ms": round(float(np.percentile(np.abs(dev), 99)), 4), "events": int(frames.size),
+            "missed": int(k[-1] + 1 - frames.size)}

@@ -1,12 +1,15 @@
 """The live box end to end on a real JACK server (dummy driver): a recording played into its audio
 input in real time, its MIDI received on a real port, SIGTERM, the MIDI cable pulled and put back,
-and the start-up errors a user can cause. Timing is measured and reported, not asserted (the
-machine is noisy); what is asserted is what a musician would hear: notes, no stuck notes, a
-clock at the right tempo, silence after the stop."""
+and the start-up errors a user can cause. What is asserted is what a musician would hear: notes,
+no stuck notes, a clock at the right tempo, silence after the stop, and MIDI on its scheduled
+frame. Everything is timed on JACK's frame clock (a receiver stamping ``last_frame_time +
+offset``), never on the wall clock: the dummy driver runs slower than wall time when the machine
+is busy."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ import pytest
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.clock_out import CLOCK, START, STOP
 from tests.cli_box import Box
-from tests.live.jack_rig import ClockSender, Player, Synth, jitter_ms
+from tests.live.jack_rig import ClockSender, Player, Synth, grid_fit_ms
 from tests.live.live_fakes import demo_samples, synth_state, wait_until
 
 pytestmark = pytest.mark.jack
@@ -28,7 +31,8 @@ BPM = 120.0
 def _config(tmp_path: Path, **sections: dict[str, Any]) -> Path:
     base: dict[str, dict[str, Any]] = {
         "audio": {"backend": "jack", "device": "kelly-test-player:out", "sample_rate": 48000},
-        "midi": {"backend": "jack", "port": "kelly-test-synth", "clock_out": True, "latency_ms": 5.0},
+        "midi": {"backend": "jack", "port": "kelly-test-synth", "clock_out": True},
+        "realtime": {"priority": 50},  # as a stomp-box runs: below JACK's client threads (jackd -P 60: 55)
         "tempo": {"bpm": BPM},
         "state": {"calibration": str(tmp_path / "calibration.json")},
     }
@@ -68,9 +72,9 @@ def test_live_session_end_to_end(tmp_path: Path, player: Player, synth: Synth, m
         synth.close_port()  # the cable is pulled...
         assert wait_until(lambda: box.has("lost"), 5), box.lines
         time.sleep(1.0)
+        reopened_at = len(synth.messages())  # nothing arrives while the port is gone
         synth.open()  # ...and put back
         assert wait_until(lambda: box.has("is back"), 5), box.lines
-        reopened_at = len(synth.messages())
         assert wait_until(lambda: player.done, 15)
         code = box.terminate()
     finally:
@@ -100,39 +104,64 @@ def test_live_session_end_to_end(tmp_path: Path, player: Player, synth: Synth, m
     assert box.count("lost") == 1 and box.count("is back") == 1, "\n".join(box.lines)
     assert box.has("uncalibrated")  # this input was never calibrated: the box says so
 
-    # the clock: Start first, then ticks at the tempo
-    assert msgs.index(START) < msgs.index(CLOCK) if START in msgs else True
-    ticks = np.array([t for t, m in received[:before] if m == CLOCK])
-    clock = jitter_ms(ticks[24:])  # skip the first beat (the box just started)
-    assert clock["interval_ms"] == pytest.approx(60000.0 / (BPM * 24), rel=0.02)
-
-    # measurements: latency and jitter (reported, not asserted)
+    # the clock: Start first, then ticks at the tempo, measured on JACK's frames
+    assert START in msgs and CLOCK in msgs
+    assert msgs.index(START) < msgs.index(CLOCK)
+    framed = synth.framed()
+    rate = synth.rate
     data = json.loads(report.read_text())
     live = data["live"]
+    tick_frames = 60.0 * rate / (BPM * 24)
+    ticks = np.array([f for f, m in framed[:before] if m == CLOCK], dtype=np.float64)[24:]  # skip the first beat
+    clock = grid_fit_ms(ticks, rate, 1000.0 * tick_frames / rate)
+    # On a loaded machine the box's JACK capture can miss a period (the audio timeline then falls
+    # 10 ms behind JACK's): the schedule follows the music, a one-period step the box counts. The
+    # ticks must be on a straight grid between those steps, and the steps no more than it counted.
+    steps = np.nonzero(np.abs(np.diff(ticks) - tick_frames) > 1.0)[0]
+    segments = [seg for seg in np.split(ticks, steps + 1) if seg.size >= 24]
+    between = [grid_fit_ms(seg, rate, 1000.0 * tick_frames / rate) for seg in segments]
+    clock = {**clock, "steps": int(steps.size), "timeline_shifts": live["midi_timeline_shifts"],
+             "between_steps_dev_std_ms": max(b["dev_std_ms"] for b in between),
+             "between_steps_interval_ms": [b["interval_ms"] for b in between]}
+    assert steps.size <= live["midi_timeline_shifts"] + clock["missed"], clock
+    for b in between:
+        assert b["interval_ms"] == pytest.approx(60000.0 / (BPM * 24), rel=0.001), clock
+        assert b["dev_std_ms"] <= 0.05, clock
+
     trace = live.pop("trace")
-    first_note = next(t for t, m in received if mm.is_note_on(m))
-    assert player.first_sound_wall is not None
-    assert first_note > player.first_sound_wall  # the box does not play before the musician does
-    measurements["jack: audio in -> first MIDI note-on received (ms)"] = round((first_note - player.first_sound_wall) * 1000, 1)
+    assert live["midi_timeline"] == "jack"  # trace times are JACK frames / rate
+    first_note = next(f for f, m in framed if mm.is_note_on(m))
+    assert player.first_sound_frame is not None
+    assert first_note > player.first_sound_frame  # the box does not play before the musician does
+    measurements["jack: audio in -> first MIDI note-on received (ms)"] = round(
+        (first_note - player.first_sound_frame) * 1000.0 / rate, 1)
     measurements["jack: box's own first-sound -> first-note-sent (ms)"] = live["first_sound_to_first_note_ms"]
-    measurements["jack: MIDI clock received at 120 BPM"] = clock
-    measurements["jack: sender lateness vs schedule (ms)"] = live["midi_lateness_ms"]
+    measurements["jack: MIDI clock received at 120 BPM (JACK frames)"] = clock
+    measurements["jack: written after their frame (ms)"] = live["midi_lateness_ms"]
     # received vs scheduled, message by message, over the stretch before the cable was pulled
     sent_msgs = [bytes.fromhex(h) for _, _, h in trace]
-    assert sent_msgs[0] == START  # the box sent Start before anything else
-    if msgs[0] != START:  # seen once: the very first message lost on the fresh JACK connection
-        sent_msgs = sent_msgs[1:]
-        trace = trace[1:]
+    assert sent_msgs.index(START) == msgs.index(START)  # what went out before Start arrived too
     n = 0
     while n < min(before, len(sent_msgs)) and sent_msgs[n] == msgs[n]:
         n += 1
     assert n > 50
-    due = np.array([d for d, _, _ in trace[:n]])
-    got = np.array([t for t, _ in received[:n]])
-    delay = (got - due) * 1000.0
-    measurements["jack: received - scheduled per event (ms; includes the 10 ms JACK period)"] = {
-        "mean": round(float(delay.mean()), 2), "std": round(float(delay.std()), 2),
-        "p99": round(float(np.percentile(delay, 99)), 2), "events": int(n)}
+    due = np.array([d for d, _, _ in trace[:n]]) * rate
+    got = np.array([f for f, _ in framed[:n]], dtype=np.float64)
+    delay = (got - due) * 1000.0 / rate
+    # the generator's initial controller values are planned on the very first hop, while the box is
+    # still cold, and may leave up to a period late: judged from Start on, the start-up reported
+    start = sent_msgs.index(START)
+    ahead = np.array([d - s for d, s, _ in trace[start:n]]) * 1000.0
+    measurements["jack: start-up messages before Start, written late by (ms)"] = np.round(delay[:start], 3).tolist()
+    measurements["jack: handed to the callback ahead of the frame (ms)"] = {
+        "p1": round(float(np.percentile(ahead, 1)), 2), "p50": round(float(np.median(ahead)), 2),
+        "min": round(float(ahead.min()), 2)}
+    delay = delay[start:]
+    figures = {"mean": round(float(delay.mean()), 4), "std": round(float(delay.std()), 4),
+               "p99_abs": round(float(np.percentile(np.abs(delay), 99)), 4), "events": int(delay.size),
+               "late_in_box": live["midi_late"], "load_1min": round(os.getloadavg()[0], 2)}
+    measurements["jack: received - scheduled per event (ms)"] = figures
+    assert figures["std"] <= 0.05 and figures["p99_abs"] <= 0.1, figures
     measurements["jack: input overflows / dropped frames"] = (live["overflows"], live["dropped_frames"])
     assert data["notes"] >= 6
 
@@ -224,7 +253,7 @@ def test_following_an_incoming_midi_clock_and_its_stop(tmp_path: Path, player: P
             player.play(demo_samples(48000, 8.0))
             time.sleep(4.5)
             sender.stop()
-            stopped_at = time.monotonic()
+            stopped_at = synth.frame_now()
             time.sleep(1.5)
             code = box.terminate()
         finally:
@@ -235,13 +264,14 @@ def test_following_an_incoming_midi_clock_and_its_stop(tmp_path: Path, player: P
     assert code == 0, box.lines
     data = json.loads(report.read_text())
     assert data["tempo_bpm"] == pytest.approx(100.0, rel=0.01)  # not the config's 140
-    received = synth.messages()
-    ons = [t for t, m in received if mm.is_note_on(m)]
-    assert any(t < stopped_at for t in ons)
-    assert not any(t > stopped_at + 0.25 for t in ons), "notes started after the clock's Stop"
-    ticks = np.array([t for t, m in received if m == CLOCK and stopped_at - 2.0 < t < stopped_at])
-    clock = jitter_ms(ticks)
-    assert clock["interval_ms"] == pytest.approx(60000.0 / (100.0 * 24), rel=0.02)
+    received = synth.framed()
+    rate = synth.rate
+    ons = [f for f, m in received if mm.is_note_on(m)]
+    assert any(f < stopped_at for f in ons)
+    assert not any(f > stopped_at + 0.25 * rate for f in ons), "notes started after the clock's Stop"
+    ticks = np.array([f for f, m in received if m == CLOCK and stopped_at - 2.0 * rate < f < stopped_at])
+    clock = grid_fit_ms(ticks, rate, 60000.0 / (100.0 * 24))
+    assert clock["interval_ms"] == pytest.approx(60000.0 / (100.0 * 24), rel=0.01)
     measurements["jack: box clock out while following a 100 BPM clock in"] = {**clock, "tempo_bpm": data["tempo_bpm"]}
 
 
@@ -254,7 +284,7 @@ def test_a_jack_source_that_comes_back_is_reconnected(tmp_path: Path, player: Pl
         player.play(demo_samples(48000, 8.0))
         time.sleep(1.0)
         player.restart_port()
-        restarted = time.monotonic()
+        restarted = synth.frame_now()
         assert not player.connections()
         assert wait_until(lambda: bool(player.connections()), 5), box.lines
         assert any(c.startswith("kelly-edge") for c in player.connections())
@@ -264,5 +294,5 @@ def test_a_jack_source_that_comes_back_is_reconnected(tmp_path: Path, player: Pl
         if box.proc.poll() is None:
             box.proc.kill()
     assert code == 0, box.lines
-    ons = [t for t, m in synth.messages() if mm.is_note_on(m)]
-    assert any(t > restarted + 0.5 for t in ons), "no notes after the source came back"
+    ons = [f for f, m in synth.framed() if mm.is_note_on(m)]
+    assert any(f > restarted + 0.5 * synth.rate for f in ons), "no notes after the source came back"

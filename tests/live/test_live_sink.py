@@ -121,3 +121,31 @@ def test_port_names_match_by_substring_without_alsa_numbers() -> None:
         choose_port(["kelly-edge:out"], "", what="output", key="midi.port", client_name="kelly-edge")
     with pytest.raises(DeviceError, match="only 'Midi Through"):
         choose_port(ports[:1], "", what="output", key="midi.port", client_name="kelly-edge")
+
+
+def test_the_voices_sounds_are_selected_at_start_and_after_every_reconnection(base: float) -> None:
+    from kelly_edge.config.loader import parse_config
+    from kelly_edge.live.commands import _voice_setup
+
+    config = parse_config("generator:\n  bass:\n    program: 38\n    bank: 130\n  chord:\n    program: 5\n")
+    setup = _voice_setup(config)
+    assert setup == [mm.program_change(1, 5), mm.control_change(2, 0, 1), mm.control_change(2, 32, 2),
+                     mm.program_change(2, 38)]  # chord (channel 2), then bass (channel 3) with its bank
+    out = FakeOutput()
+    sink = ScheduledSink(out, to_wall=lambda t: base + t, latency_s=0.002, channels=(1, 2), retry_s=0.05,
+                         setup=setup)
+    sink.start()
+    try:
+        assert out.messages()[: len(setup)] == setup  # before anything else
+        sink.send(0.0, mm.note_on(1, 50, 80))
+        assert _wait_for(lambda: len(out.sent) == len(setup) + 1)
+        out.plugged = False  # the synth switched off and on again: its program is lost
+        assert _wait_for(lambda: not sink.connected)
+        mark = len(out.sent)
+        out.plugged = True
+        assert _wait_for(lambda: sink.connected and len(out.sent) >= mark + len(setup))
+        after = out.messages()[mark:]
+        assert after[-len(setup):] == setup  # the programs again,
+        assert after.index(mm.all_notes_off(1)) < after.index(setup[0])  # after the notes off
+    finally:
+        sink.close()

@@ -52,3 +52,15 @@ def test_classifiers() -> None:
     assert not mm.is_note_off(mm.control_change(3, 64, 0))
     assert mm.channel_of(mm.control_change(7, 1, 2)) == 7
     assert mm.channel_of(b"\xf8") is None
+
+
+def test_voice_setup_is_bank_then_program_and_nothing_without_a_program() -> None:
+    from kelly_edge.midi import messages as mm
+
+    assert mm.voice_setup(9, 0) == [b"\xc9\x00"]
+    assert mm.voice_setup(0, 127, 16383) == [b"\xb0\x00\x7f", b"\xb0\x20\x7f", b"\xc0\x7f"]
+    assert mm.voice_setup(0, None, 5) == []
+    with pytest.raises(ValueError):
+        mm.program_change(0, 128)
+    with pytest.raises(ValueError):
+        mm.voice_setup(0, 1, 16384)

@@ -25,6 +25,7 @@ from kelly_edge.errors import ModelError
 from kelly_edge.fileio import write_atomic
 from kelly_edge.models import spec
 from tools.train import data as data_mod
+from tools.train import fingerprint as fingerprint_mod
 from tools.train import metrics as M
 from tools.train.data import Dataset, split_by_piece
 from tools.train.symbolic import DatasetError, Piece, SkipReport
@@ -246,6 +247,7 @@ def train_one(ds: Dataset, plan: Plan, cache: Path) -> tuple[bytes, dict[str, An
         "output_quant": convert.quant_params(o),
         "layers": [spec.BY_NAME[ds.name].n_in, *spec.BY_NAME[ds.name].hidden, spec.BY_NAME[ds.name].n_out],
         "output_kind": _output_doc(ds.name),
+        "fingerprint": fingerprint_mod.fingerprint(ds.name),
         "data": ds.info.get("source", ""),
         "rows": {"train": int(len(tr)), "test": int(len(te))},
         "pieces": {"train": int(len(np.unique(ds.groups[tr]))), "test": int(len(np.unique(ds.groups[te])))},

@@ -12,6 +12,7 @@ so the per-hop path allocates nothing.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -136,6 +137,16 @@ def encode_harmony(
     out[_H_CLARITY] = key_clarity
     out[_H_RESERVED] = 0.0
     return out
+
+
+def encode_harmony_context(out: np.ndarray, ctx: Any) -> np.ndarray:
+    """:func:`encode_harmony` of what a :class:`~kelly_edge.features.context.FeatureContext` holds
+    now: the one mapping the engine and the trainer (``tools/train/build_chords.py``) share."""
+    return encode_harmony(
+        out, chroma_short=ctx.chroma_short, chroma_window=ctx.chroma_window, bass_short=ctx.bass_short,
+        bass_chroma=ctx.bass_chroma, chroma_long=ctx.chroma_long, tonic=ctx.tonic, major=ctx.major,
+        key_clarity=ctx.key_clarity,
+    )
 
 
 def encode_dynamics(

@@ -17,13 +17,16 @@ Voices (each on its configured channel and inside its configured ``[low, high]``
   the time from the step's grid time to the next beat (a quarter-note grid: a full beat for a
   note on the beat, one 16th for the last 16th of a beat), at least ``MIN_NOTE_S``; each new
   melody note ends the previous one.
-* **chord**: decided at each beat from the harmony distribution (:func:`theory.choose_chord`:
-  in-key roots or strong preference, with hysteresis). On a change, at each bar start and after a
-  pause (gate closed, voice re-enabled, panic) a close voicing with the least movement from the
-  previous one is struck, releasing the previous chord at the same instant (note-offs first). It
-  is held until the next bar start.
+* **chord**: the chord heard now, decided on every 16th step: the harmony model's distribution
+  through the key-aware :class:`~kelly_edge.generate.chord_decoder.ChordDecoder`, then
+  :func:`theory.choose_chord` (in-key chords, or one clearly heard, with hysteresis). On a change
+  (so at the first step after the player's change is recognised, not on the box's bar grid), at
+  each bar start and after a pause (gate closed, voice re-enabled, panic) a close voicing with
+  the least movement from the previous one is struck, releasing the previous chord at the same
+  instant (note-offs first). It is held until the next bar start.
 * **bass**: the chord root, in the lowest octave of the bass range, on beats 1 and 3, on chord
-  changes and after a pause; one beat long or until the next bass note.
+  changes (the same step as the chord voice) and after a pause; one beat long or until the next
+  bass note.
 
 Velocity: (base x 127 +- spread x 30 + accent x 40 on steps 0/4/8/12) x voice balance x 1.5, then
 +- humanise x ``HUMANIZE_VELOCITY``, clipped to 1..127. CC1, CC11 and CC74 follow the dynamics on
@@ -49,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from kelly_edge.generate import theory
+from kelly_edge.generate.chord_decoder import ChordDecoder
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.notes import ActiveNotes
 from kelly_edge.midi.sinks import MidiSink
@@ -173,6 +177,7 @@ class Generator:
         # --- musical state
         self.melody_history: tuple[int, ...] = ()
         self.current_chord: int = spec.NO_CHORD
+        self._decoder = ChordDecoder()
         self.prev_hits = np.zeros(spec.N_STEPS, dtype=np.float32)
         self._bar_hits = np.zeros(spec.N_STEPS, dtype=np.float32)
         self._bar = 0
@@ -267,12 +272,11 @@ class Generator:
                 if self._waiting[v]:
                     self._waiting[v] = False
                     self._restrike[v] = True
-            changed = self._decide_chord(harmony) if gate_open else False
-            if gate_open:
-                self._plan_chord(t_step, step, step_s, changed)
-                self._plan_bass(t_step, step, step_s, changed)
             self._plan_ccs(t_step)
-        if gate_open:
+        if gate_open:  # the chord heard now, on every step: the voices follow the player's change
+            changed = self._decide_chord(harmony)
+            self._plan_chord(t_step, step, step_s, changed)
+            self._plan_bass(t_step, step, step_s, changed)
             self._plan_melody(t_step, step, step_s, melody, groove)
         if step == spec.N_STEPS - 1:
             self._publish_bar()
@@ -367,7 +371,8 @@ class Generator:
             np.nan_to_num(hp, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             np.maximum(hp, 0.0, out=hp)
         assert self._key is not None
-        new = theory.choose_chord(hp, current=self.current_chord, tonic=self._key[0], major=self._key[1])
+        tonic, major = self._key
+        new = theory.choose_chord(self._decoder.update(hp, tonic, major), current=self.current_chord, tonic=tonic, major=major)
         changed = new != self.current_chord
         if changed and logger.isEnabledFor(logging.DEBUG):  # naming the chords costs more than deciding
             logger.debug("chord %s -> %s", spec.chord_name(self.current_chord), spec.chord_name(new))
@@ -378,7 +383,8 @@ class Generator:
         if not self._enabled[CHORD] or self._waiting[CHORD] or self.current_chord == spec.NO_CHORD:
             return
         t = max(t_step, self._now)
-        if not (changed or step == 0 or self._restrike[CHORD] or t >= self._chord_until):
+        # a change strikes on any step; a restrike after a pause waits for the beat
+        if not (changed or step == 0 or (step % 4 == 0 and (self._restrike[CHORD] or t >= self._chord_until))):
             return
         self._restrike[CHORD] = False
         voicing = self._chord_voicing()
@@ -395,7 +401,7 @@ class Generator:
     def _plan_bass(self, t_step: float, step: int, step_s: float, changed: bool) -> None:
         if not self._enabled[BASS] or self._waiting[BASS] or self.current_chord == spec.NO_CHORD:
             return
-        if not (step in (0, 8) or changed or self._restrike[BASS]):
+        if not (step in (0, 8) or changed or (self._restrike[BASS] and step % 4 == 0)):
             return
         self._restrike[BASS] = False
         pitch = self._bass_pitch[self.current_chord]  # the root's lowest note in the bass range

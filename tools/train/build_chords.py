@@ -41,20 +41,11 @@ def rows_of(acc: acc_mod.Accompaniment, samples: np.ndarray, sample_rate: int) -
         ctx.update(samples[i * h : (i + 1) * h], step=int(t / step_s) % spec.N_STEPS)
         if t >= next_k * step_s:
             next_k += 1
-            encode_context(row, ctx)
+            encode.encode_harmony_context(row, ctx)
             xs.append(row.copy())
             ys.append(acc.chord_at(t))
             ts.append(t)
     return np.array(xs, np.float32).reshape(-1, spec.HARMONY.n_in), np.array(ys, np.int64), np.array(ts)
-
-
-def encode_context(row: np.ndarray, ctx) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """The harmony row from a feature context, as the engine lays it out."""
-    return encode.encode_harmony(
-        row, chroma_short=ctx.chroma_short, chroma_window=ctx.chroma_window, bass_short=ctx.bass_short,
-        bass_chroma=ctx.bass_chroma, chroma_long=ctx.chroma_long, tonic=ctx.tonic, major=ctx.major,
-        key_clarity=ctx.key_clarity,
-    )
 
 
 def _task(args: tuple[int, bool, float]) -> tuple[np.ndarray, np.ndarray, str] | str:

@@ -9,7 +9,7 @@ the model (``python -m tools.train all --models NAME``) after changing it.
 
 What counts, per model:
 
-- every model: its encoder function in :mod:`kelly_edge.features.encode` and its input layout in
+- every model: its encoder function(s) in :mod:`kelly_edge.features.encode` and its input layout in
   :mod:`kelly_edge.models.spec`;
 - the models trained on audio through the runtime :class:`~kelly_edge.features.context.FeatureContext`
   (emotion, dynamics, harmony): the feature modules it runs (:data:`AUDIO_FEATURE_MODULES`);
@@ -41,11 +41,11 @@ AUDIO_FEATURE_MODULES = (
 """The modules :class:`~kelly_edge.features.context.FeatureContext` computes features with."""
 
 ENCODERS = {
-    "emotion": "encode_emotion",
-    "melody": "encode_melody",
-    "harmony": "encode_harmony",
-    "dynamics": "encode_dynamics",
-    "groove": "encode_groove",
+    "emotion": ("encode_emotion",),
+    "melody": ("encode_melody",),
+    "harmony": ("encode_harmony", "encode_harmony_context"),
+    "dynamics": ("encode_dynamics",),
+    "groove": ("encode_groove",),
 }
 AUDIO_MODELS = ("emotion", "dynamics", "harmony")
 
@@ -59,10 +59,8 @@ def sources(model: str) -> list[tuple[str, str]]:
     from kelly_edge.features import encode
 
     s = spec.BY_NAME[model]
-    parts = [
-        (f"encode.{ENCODERS[model]}", inspect.getsource(getattr(encode, ENCODERS[model]))),
-        (f"spec.{s.name}.inputs", repr([(k, v.start, v.stop) for k, v in s.inputs])),
-    ]
+    parts = [(f"encode.{fn}", inspect.getsource(getattr(encode, fn))) for fn in ENCODERS[model]]
+    parts.append((f"spec.{s.name}.inputs", repr([(k, v.start, v.stop) for k, v in s.inputs])))
     if model in AUDIO_MODELS:
         parts += [(m, _module_source(m)) for m in AUDIO_FEATURE_MODULES]
     if model == "dynamics":

@@ -12,11 +12,13 @@ decay 0.8, rendered Bach chorales get the key right ~80 % of the time instead of
 ``SYMBOLIC_PROFILES`` for chroma taken from notes (a score, MIDI), ``AUDIO_PROFILES`` (the
 default) for chroma measured from sound.
 
-Which profile: on 64 rendered corpus pieces (34 minor; magnitude chroma, 20 s memory, MIREX
-weighted score every 2 s after 8 s), Bellman–Budge with 8 harmonics scored 0.72, Temperley (2005)
-0.73, Krumhansl–Kessler 0.67 (it hears many pieces in their dominant key), EDMA 0.66 — and the
-squared-spectrum chroma the box used before scored 0.61 with KK. ``AUDIO_PROFILES`` is therefore
-Bellman–Budge as heard with 8 harmonics (see ``python -m tools.train.measure key``).
+Which profile: on 64 rendered corpus pieces (34 minor; magnitude chroma and the tracker below,
+MIREX weighted score every 2 s after 8 s), Temperley (2005) scored 0.76, Bellman–Budge 0.74,
+Krumhansl–Kessler 0.70, EDMA 0.55; but on the one real recording at hand (the demo, Joplin's
+*Maple Leaf Rag*, A♭ major) Bellman–Budge and Temperley hear A♭ *minor* most of the time, KK
+never. ``AUDIO_PROFILES`` is 0.8 KK + 0.2 Temperley with 8 harmonics: 0.72 on the renders and
+A♭ major throughout the demo. The squared-spectrum chroma the box used before scored 0.61 with KK
+(``python -m tools.train.measure key`` for the box's figures).
 
 :class:`KeyTracker` turns the correlations of a short (~1 s) chroma into a held key: an HMM
 forward filter over the 24 keys whose evidence per decision is ``beta x correlation`` and whose
@@ -86,8 +88,16 @@ def key_profiles(*, harmonics: int = 1, decay: float = 0.8, profile: str = "krum
 
 SYMBOLIC_PROFILES = key_profiles(harmonics=1)
 """Plain Krumhansl–Kessler templates, for pitch-class histograms of notes."""
-AUDIO_PROFILES = key_profiles(harmonics=8, decay=0.8, profile="bellman_budge")
-"""Bellman–Budge templates as heard with 8 harmonics (decay 0.8), for chroma from audio."""
+def blended_profiles(weights: dict[str, float], *, harmonics: int = 8, decay: float = 0.8) -> np.ndarray:
+    """``(24, 12)`` centred unit-norm rows of a weighted sum of :func:`key_profiles` templates."""
+    rows = sum(w * key_profiles(harmonics=harmonics, decay=decay, profile=name) for name, w in weights.items())
+    rows = rows - rows.mean(axis=1, keepdims=True)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+AUDIO_WEIGHTS = {"krumhansl": 0.8, "temperley": 0.2}
+AUDIO_PROFILES = blended_profiles(AUDIO_WEIGHTS, harmonics=8, decay=0.8)
+"""0.8 Krumhansl–Kessler + 0.2 Temperley, as heard with 8 harmonics (decay 0.8), for chroma from audio."""
 
 
 def key_correlations(chroma: np.ndarray, out: np.ndarray, *, profiles: np.ndarray = AUDIO_PROFILES) -> np.ndarray:

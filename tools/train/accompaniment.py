@@ -147,7 +147,8 @@ def make(seed: int, *, held_out: bool = False, seconds: float = SECONDS) -> Acco
     if held_out and rng.random() < 0.4:
         program = int(rng.choice(HELD_OUT_PROGRAMS))
     has_bass, has_drums, has_melody = rng.random() < 0.7, rng.random() < 0.5, rng.random() < 0.3
-    spb = 60.0 / tempo
+    spb = round(60e6 / tempo) / 1e6  # the MIDI file's tempo is whole microseconds per beat: labels follow it
+    tempo = 60.0 / spb
     n_beats = int(seconds / spb) + 1
     prog = progression(rng, tonic, major, n_beats)
     tpb = 480

@@ -34,3 +34,24 @@ def test_training_never_sees_the_held_out_textures_and_sounds() -> None:
     assert not {a.program for a in seen} & set(A.HELD_OUT_PROGRAMS)
     held = [A.make(s, held_out=True, seconds=8.0) for s in range(30)]
     assert {a.texture for a in held} & set(A.HELD_OUT_TEXTURES)
+
+
+def test_a_transposed_row_is_heard_as_the_transposed_chord() -> None:
+    """The augmentation moves every pitch-class input: the template fallback hears C-E-G as C and
+    its row moved up 2 as D (with the key moved from C to D as well)."""
+    import numpy as np
+
+    from kelly_edge.features import encode
+    from kelly_edge.models.fallbacks import HarmonyFallback
+    from tools.train.build_chords import transposed
+
+    c = np.zeros(12, np.float32)
+    c[[0, 4, 7]] = 1.0
+    bass = np.zeros(12, np.float32)
+    bass[0] = 1.0
+    row = encode.encode_harmony(np.zeros(128, np.float32), chroma_short=c, chroma_window=c, bass_short=bass,
+                                bass_chroma=bass, chroma_long=c, tonic=0, major=True, key_clarity=0.8)
+    x, y = transposed(row[None, :], np.array([spec.chord_index(0, "maj")]), 2)
+    assert spec.chord_name(int(y[0])) == "D"
+    assert spec.chord_name(int(HarmonyFallback()(x[0])[:61].argmax())) == "D"
+    assert x[0, spec.HARMONY.input_slice("tonic")].argmax() == 2

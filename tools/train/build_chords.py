@@ -48,6 +48,37 @@ def rows_of(acc: acc_mod.Accompaniment, samples: np.ndarray, sample_rate: int) -
     return np.array(xs, np.float32).reshape(-1, spec.HARMONY.n_in), np.array(ys, np.int64), np.array(ts)
 
 
+_ROLLED = tuple(spec.HARMONY.input_slice(n) for n in ("chroma_short", "chroma_window", "bass_short", "bass_chroma", "chroma_long", "tonic"))
+
+
+def transposed(x: np.ndarray, y: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and labels moved ``shift`` semitones up: every pitch-class input (chroma, bass, the
+    tonic one-hot) rolled, chord roots moved; mode and key clarity unchanged. Transposing the
+    audio would give (nearly) these rows: the augmentation multiplies the keys each texture is heard in."""
+    out = x.copy()
+    for part in _ROLLED:
+        out[:, part] = np.roll(x[:, part], shift, axis=1)
+    roots = y // len(spec.CHORD_QUALITIES)
+    moved = ((roots + shift) % 12) * len(spec.CHORD_QUALITIES) + y % len(spec.CHORD_QUALITIES)
+    return out, np.where(y >= spec.N_CHORDS, y, moved)
+
+
+def augment(ds: Dataset, *, shifts: int, seed: int) -> Dataset:
+    """``ds`` plus ``shifts`` random transpositions (1..11 semitones, per render) of every row."""
+    rng = np.random.default_rng(seed)
+    xs, ys, gs = [ds.x], [ds.y], [ds.groups]
+    for g in np.unique(ds.groups):
+        rows = ds.groups == g
+        for k in rng.permutation(np.arange(1, 12))[:shifts]:
+            x, y = transposed(ds.x[rows], ds.y[rows], int(k))
+            xs.append(x)
+            ys.append(y)
+            gs.append(ds.groups[rows])
+    info = dict(ds.info, rows=int(sum(len(v) for v in ys)), transpositions=shifts)
+    info["source"] = ds.info.get("source", "") + f"; each render also at {shifts} random transpositions (rows rolled, roots moved)"
+    return Dataset(ds.name, np.concatenate(xs), np.concatenate(ys), np.concatenate(gs), info)
+
+
 def _task(args: tuple[int, bool, float]) -> tuple[np.ndarray, np.ndarray, str] | str:
     seed, held_out, seconds = args
     from tools.render import RenderError
@@ -61,8 +92,9 @@ def _task(args: tuple[int, bool, float]) -> tuple[np.ndarray, np.ndarray, str] |
     return xs, ys, acc.texture
 
 
-def build_harmony(*, seed: int, renders: int, seconds: float = acc_mod.SECONDS, workers: int = 2) -> Dataset:
-    """The harmony dataset from ``renders`` seeded accompaniments (training textures only)."""
+def build_harmony(*, seed: int, renders: int, seconds: float = acc_mod.SECONDS, workers: int = 2, shifts: int = 5) -> Dataset:
+    """The harmony dataset from ``renders`` seeded accompaniments (training textures only), each
+    also at ``shifts`` transpositions (:func:`augment`)."""
     seeds = [seed * 100_003 + i for i in range(renders)]
     tasks = [(s, False, seconds) for s in seeds]
     if workers > 1 and len(tasks) > 1:
@@ -93,4 +125,5 @@ def build_harmony(*, seed: int, renders: int, seconds: float = acc_mod.SECONDS, 
         ),
     }
     log.info("harmony: %d rows from %d renders (%d skipped)", len(y), len(xs), len(skipped))
-    return Dataset("harmony", x, y, np.concatenate(gs) if gs else np.zeros(0, np.int64), info)
+    ds = Dataset("harmony", x, y, np.concatenate(gs) if gs else np.zeros(0, np.int64), info)
+    return augment(ds, shifts=shifts, seed=seed) if shifts and len(ds) else ds

@@ -111,7 +111,7 @@ def test_chord_changes_with_hysteresis_and_smooth_voice_leading() -> None:
 
 
 def test_out_of_key_chords_need_a_strong_preference() -> None:
-    """A chord outside the key only when it is clearly heard (the chord decoder: > 4x the best in-key chord)."""
+    """A chord outside the key only when it is clearly heard (the chord decoder: > 2.5x the best in-key chord)."""
     s = Settings()
     Ab, C = spec.chord_index(8, "maj"), spec.chord_index(0, "maj")
     weak = np.zeros(64, np.float32)

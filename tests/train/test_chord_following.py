@@ -10,8 +10,12 @@ from tools.train import measure
 
 pytestmark = pytest.mark.slow
 
-MAJMIN_MIN = 0.0  # set from the measured figures below
-CHORD_TONE_MIN = 0.0
+# On this slice (seeds 900 000-900 002, 20 s): played 0.65, recognised 0.75, chord/bass tones 0.97/0.99
+# with the shipped model; the template fallback plays 0.52 / recognises 0.60, the box before this
+# change played 0.18 with 0.52 chord tones (python -m tools.train.measure chords -n 12 for more)
+MAJMIN_PLAYED_MIN = 0.6
+MAJMIN_HEARD_MIN = 0.7
+CHORD_TONE_MIN = 0.9
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +23,9 @@ def figures() -> dict:
     return measure.measure_chords(3, seed=900_000, seconds=20.0)
 
 
-def test_the_box_plays_the_chord_it_hears(figures: dict) -> None:
-    assert figures["majmin_mean"] >= MAJMIN_MIN, figures["pieces"]
+def test_the_box_recognises_and_plays_the_chord_it_hears(figures: dict) -> None:
+    assert figures["majmin_heard_mean"] >= MAJMIN_HEARD_MIN, figures["pieces"]
+    assert figures["majmin_mean"] >= MAJMIN_PLAYED_MIN, figures["pieces"]
 
 
 def test_chord_and_bass_notes_are_tones_of_the_chord_sounding(figures: dict) -> None:

@@ -6,7 +6,8 @@ harmony model never heard) run through the real :class:`~kelly_edge.engine.engin
 the shipped models, at the accompaniment's tempo (``tempo.source: config``: this measures
 following chords, not beat tracking). The box's played chords are read back from its chord
 voice (each struck voicing names its chord) and scored against the known chords with mir_eval's
-``majmin`` (duration-weighted); the chord and bass voices' **chord-tone ratio** is the share of
+``majmin`` (duration-weighted); "recognised" scores the box's current chord stamped at the audio
+time it was decided (before the wait for the next 16th and the planning lead); the chord and bass voices' **chord-tone ratio** is the share of
 their note-ons whose pitch class is in the chord sounding then (within 0.5 s after a change the
 previous chord counts too; note-ons over N.C. are not counted). The floor is random notes of the
 key (the same note-on times, pitch classes drawn from the scale).
@@ -155,10 +156,19 @@ def run_box(samples: np.ndarray, sample_rate: int, tempo_bpm: float, models_dir:
     sink = RecordingSink()
     engine = Engine(parse_config(text), sink, sample_rate=sample_rate)
     h = engine.hop_length
+    heard: list[tuple[float, int]] = []  # (audio time of the decision, chord): the chord recognised
     for i in range(0, samples.size - h + 1, h):
         engine.process_hop(samples[i : i + h])
+        chord = engine.generator.current_chord
+        if not heard or heard[-1][1] != chord:
+            heard.append((engine.time_s, chord))
     engine.close()
-    return sink.events
+    return sink.events, heard
+
+
+def segments_of(changes: list[tuple[float, int]], end_s: float) -> list[tuple[float, float, int]]:
+    """``[(t, chord)]`` changes -> ``[(start, end, chord)]`` segments up to ``end_s``."""
+    return [(t, changes[i + 1][0] if i + 1 < len(changes) else end_s, c) for i, (t, c) in enumerate(changes)]
 
 
 def measure_chords(n: int, *, seed: int = 900_000, seconds: float = 32.0, models_dir: Path | None = None) -> dict:
@@ -171,10 +181,11 @@ def measure_chords(n: int, *, seed: int = 900_000, seconds: float = 32.0, models
     for i in range(n):
         acc = A.make(seed + i, held_out=True, seconds=seconds)
         x = A.render(acc)
-        events = run_box(x, 22050, acc.tempo_bpm, models_dir)
+        events, heard = run_box(x, 22050, acc.tempo_bpm, models_dir)
         played = read_played(events, acc.seconds)
         truth = [(s.start_s, s.end_s, s.chord) for s in acc.segments]
         score = majmin(truth, played.chords, 2.0, acc.seconds)
+        score_heard = majmin(truth, segments_of(heard, acc.seconds), 2.0, acc.seconds)
         c = chord_tone_ratio(played.chord_ons, truth)
         b = chord_tone_ratio(played.bass_ons, truth)
         scale = theory.scale_pitch_classes(acc.tonic, acc.major)
@@ -184,11 +195,12 @@ def measure_chords(n: int, *, seed: int = 900_000, seconds: float = 32.0, models
             tot[k][0] += v[0]
             tot[k][1] += v[1]
         rows.append({"seed": seed + i, "texture": acc.texture, "program": acc.program, "tempo": round(acc.tempo_bpm, 1),
-                     "key": f"{spec.PITCH_NAMES[acc.tonic]} {'major' if acc.major else 'minor'}", "majmin": round(score, 3),
+                     "key": f"{spec.PITCH_NAMES[acc.tonic]} {'major' if acc.major else 'minor'}", "majmin": round(score, 3), "majmin_heard": round(score_heard, 3),
                      "chord_tone_chord": round(c[0] / max(1, c[1]), 3), "chord_tone_bass": round(b[0] / max(1, b[1]), 3)})
     return {
         "pieces": rows,
         "majmin_mean": float(np.mean([r["majmin"] for r in rows])),
+        "majmin_heard_mean": float(np.mean([r["majmin_heard"] for r in rows])),
         "chord_tone_chord": tot["chord"][0] / max(1, tot["chord"][1]),
         "chord_tone_bass": tot["bass"][0] / max(1, tot["bass"][1]),
         "chord_tone_random_in_key": tot["random"][0] / max(1, tot["random"][1]),
@@ -294,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         res = measure_chords(args.n or 24, models_dir=args.models)
         for r in res["pieces"]:
             print(r)
-        print(f"majmin {res['majmin_mean']:.3f}  chord-tone ratio: chord {res['chord_tone_chord']:.3f}  bass "
+        print(f"majmin played {res['majmin_mean']:.3f}, recognised {res['majmin_heard_mean']:.3f}  chord-tone ratio: chord {res['chord_tone_chord']:.3f}  bass "
               f"{res['chord_tone_bass']:.3f}  random in key {res['chord_tone_random_in_key']:.3f}")
     else:
         res = measure_key(args.n or 48)

@@ -12,6 +12,8 @@ their note-ons whose pitch class is in the chord sounding then (within 0.5 s aft
 previous chord counts too; note-ons over N.C. are not counted). The floor is random notes of the
 key (the same note-on times, pitch classes drawn from the scale).
 
+``key-real``: real recordings annotated by essentia (the evaluation's annotation files).
+
 ``key``: rendered corpus pieces (Bach chorales and Essen folk songs, half of them minor; key from
 music21's analysis of the score), every 2 s after 8 s: MIREX weighted score (mir_eval) of the
 box's held key, the share of parallel/relative major-minor confusions; and the time the held key
@@ -295,9 +297,32 @@ def measure_key(n: int, *, seed: int = 7, seconds: float = 40.0) -> dict:
     }
 
 
+def measure_key_real(folder: Path) -> dict:
+    """The held key on real recordings annotated by essentia (``tools/evaluate/annotations/*.json``
+    of the evaluation: ``key``, ``source.path``/``offset``/``seconds``), every 2 s after 8 s."""
+    import librosa
+    import mir_eval
+
+    files = sorted(Path(folder).glob("*.json"))
+    if not files:
+        raise SystemExit(f"error: no annotation files in {folder} (give the folder of the evaluation's *.json annotations)")
+    rows = []
+    for f in files:
+        d = json.loads(f.read_text())
+        src = d["source"]
+        y, _ = librosa.load(src["path"], sr=22050, mono=True, offset=src.get("offset", 0.0), duration=src.get("seconds"))
+        keys = held_keys(y.astype(np.float32), 22050)
+        s = [mir_eval.key.weighted_score(d["key"], _key_name(k)) for _, k in keys]
+        rows.append({"name": d["name"], "key": d["key"], "held_at_end": _key_name(keys[-1][1]) if keys else None,
+                     "weighted": float(np.mean(s)) if s else 0.0, "weighted_end": s[-1] if s else 0.0})
+    return {"pieces": rows, "weighted_mean": float(np.mean([r["weighted"] for r in rows])),
+            "weighted_end_mean": float(np.mean([r["weighted_end"] for r in rows]))}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.train.measure", description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=("chords", "key"))
+    p.add_argument("what", choices=("chords", "key", "key-real"))
+    p.add_argument("--annotations", type=Path, default=Path("tools/evaluate/annotations"), help="key-real: folder of annotation JSONs")
     p.add_argument("-n", type=int, default=None, help="pieces (default: chords 24, key 48)")
     p.add_argument("--models", type=Path, default=None, help="models folder (default: the shipped models_tflite/)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -308,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
             print(r)
         print(f"majmin played {res['majmin_mean']:.3f}, recognised {res['majmin_heard_mean']:.3f}  chord-tone ratio: chord {res['chord_tone_chord']:.3f}  bass "
               f"{res['chord_tone_bass']:.3f}  random in key {res['chord_tone_random_in_key']:.3f}")
+    elif args.what == "key-real":
+        res = measure_key_real(args.annotations)
+        for r in res["pieces"]:
+            print(r)
+        print(f"key weighted {res['weighted_mean']:.3f} (every 2 s after 8 s), {res['weighted_end_mean']:.3f} at the end")
     else:
         res = measure_key(args.n or 48)
         for r in res["pieces"]:

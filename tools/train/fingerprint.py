@@ -21,9 +21,11 @@ change does not invalidate them (their heard-chroma/onset inputs are synthesised
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import inspect
+import textwrap
 from pathlib import Path
 
 from kelly_edge.models import spec
@@ -50,6 +52,17 @@ ENCODERS = {
 AUDIO_MODELS = ("emotion", "dynamics", "harmony")
 
 
+def _code_only(source: str) -> str:
+    """The source's code as an AST dump without docstrings (and, being an AST, without comments):
+    rewording a docstring does not change what a model sees, so it must not call for retraining."""
+    tree = ast.parse(textwrap.dedent(source))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    return ast.dump(tree, include_attributes=False)
+
+
 def _module_source(name: str) -> str:
     return inspect.getsource(importlib.import_module(name))
 
@@ -71,11 +84,11 @@ def sources(model: str) -> list[tuple[str, str]]:
 
 
 def fingerprint(model: str) -> str:
-    """SHA-256 (hex) over :func:`sources` of ``model``."""
+    """SHA-256 (hex) over :func:`sources` of ``model`` (code only: docstrings and comments do not count)."""
     h = hashlib.sha256()
     for what, text in sources(model):
         h.update(what.encode())
         h.update(b"\0")
-        h.update(text.encode())
+        h.update(text.encode() if what.startswith("spec.") else _code_only(text).encode())
         h.update(b"\0")
     return h.hexdigest()

@@ -10,7 +10,7 @@ from tools.train import measure
 
 pytestmark = pytest.mark.slow
 
-# On this slice (seeds 900 000-900 002, 20 s): played 0.65, recognised 0.75, chord/bass tones 0.97/0.99
+# On this slice (seeds 900 000-900 002, 20 s): played 0.67, recognised 0.78, chord/bass tones 0.99/1.0
 # with the shipped model; the template fallback plays 0.52 / recognises 0.60, the box before this
 # change played 0.18 with 0.52 chord tones (python -m tools.train.measure chords -n 12 for more)
 MAJMIN_PLAYED_MIN = 0.6

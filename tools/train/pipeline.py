@@ -48,7 +48,7 @@ class Plan:
     renders: int = 4
     audio_seconds: float = 25.0
     melody_transpositions: int = 2
-    chord_renders: int = 120
+    chord_renders: int = 240
     chord_seconds: float = 24.0
     groove_versions: int = 2
     epochs: int = 40

@@ -166,13 +166,8 @@ class Engine:
         )
         self.scheduler.try_run("emotion", x)
 
-    def _run_harmony(self, beat: int) -> None:
-        ctx = self.ctx
-        x = encode.encode_harmony(
-            self._inputs["harmony"], vadi=self.emotion_vadi, chroma_window=ctx.chroma_window, chroma_long=ctx.chroma_long,
-            bass_chroma=ctx.bass_chroma, tonic=ctx.tonic, major=ctx.major, key_clarity=ctx.key_clarity,
-            prev_chord=self.generator.current_chord, beat=beat,
-        )
+    def _run_harmony(self) -> None:
+        x = encode.encode_harmony_context(self._inputs["harmony"], self.ctx)
         self.scheduler.try_run("harmony", x)
 
     def _run_melody(self, step: int) -> None:
@@ -214,7 +209,7 @@ class Engine:
             elif step is None:
                 continue
             elif name == "harmony":
-                self._run_harmony(step // 4)
+                self._run_harmony()
             elif name == "melody":
                 self._run_melody(step)
             elif name == "dynamics":

@@ -29,6 +29,9 @@ BASS_FMIN = 27.5
 BASS_FMAX = 250.0  # roughly B3: where bass lines live
 TAPER_OCTAVES = 0.25
 LUT_STEPS = 200  # pitch-class resolution of the instantaneous chroma's weight table, per semitone
+COMPRESSIONS = ("magnitude", "power", "log")
+"""What each FFT bin contributes: its magnitude |X| (the default), its power |X|², or log(1 + γ|X|)."""
+LOG_GAMMA = 1.0 / 8.0  # the "log" compression's γ, per unit of |X| (a full-scale sine peaks at ~n_fft/4)
 BATCH = 8  # hops an InstantaneousChroma computes at once at most (80 ms: the key decision's period)
 
 
@@ -137,7 +140,11 @@ class InstantaneousChroma:
         bass_fmax: float = BASS_FMAX,
         sigma: float = 0.3,
         tuning_hz: float = 440.0,
+        compression: str = "magnitude",
     ) -> None:
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"InstantaneousChroma: compression {compression!r}, expected one of {', '.join(COMPRESSIONS)}")
+        self.compression = compression
         n_bins = n_fft // 2 + 1
         freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
         main = _band_taper(freqs, fmin, fmax, TAPER_OCTAVES)
@@ -205,8 +212,15 @@ class InstantaneousChroma:
             raise RuntimeError(f"InstantaneousChroma: {n} hops pending, flush first")
         lo, hi = self._lo, self._hi
         self._spec[n + 1] = spectrum[lo:hi]
-        self._pw[n, 0] = power[lo:hi]
-        self._pw[n, 1] = power[lo:hi]
+        row = self._pw[n, 0]
+        if self.compression == "power":
+            row[...] = power[lo:hi]
+        else:
+            np.sqrt(power[lo:hi], out=row)
+            if self.compression == "log":
+                row *= LOG_GAMMA
+                np.log1p(row, out=row)
+        self._pw[n, 1] = row
         self._n = n + 1
 
     def flush(self) -> np.ndarray:

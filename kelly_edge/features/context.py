@@ -23,7 +23,7 @@ the level range, the normalised bar accents) is computed when first read after a
 flushing those batches first: reading is never stale, whatever the read pattern. The encoders
 read on the hops that run a model; the others skip it. The key's hysteresis is the one decision
 taken on a schedule: every :data:`KEY_EVERY` hops (80 ms, with the chroma batch) rather than
-every hop, with the same one-second hold.
+every hop.
 
 Time constants are exponential moving averages (EMA) unless a ring buffer is named: "~1 s" means
 an EMA whose time constant is one second.
@@ -56,15 +56,14 @@ GAIN_RANGE_DB = (-120.0, 60.0)
 
 SUMMARY_TAU_S = 1.0  # mel_summary
 CHROMA_TAU_S = 1.0  # chroma_window, bass_chroma
-CHROMA_LONG_TAU_S = 20.0  # chroma_long (the key's memory)
+CHROMA_LONG_TAU_S = 20.0  # chroma_long (the emotion model's tonal memory)
+CHROMA_SHORT_TAU_S = 0.25  # chroma_short, bass_short: "the chord sounding now" (~half a beat)
 SPECTRAL_TAU_S = 1.0  # centroid, roll-off, flatness, low/high ratio
 LONG_TAU_S = 3.0  # level_db_long, onset_strength, silence share
 RANGE_WINDOW_S = 3.0  # ring of hop levels for level_range_db
 ONSET_RATE_WINDOW_S = 3.0  # ring of onset flags for onset_rate
 
-KEY_SWITCH_MARGIN = 0.03  # a new key must beat the current one's correlation by this...
-KEY_SWITCH_HOLD_S = 1.0  # ...continuously for this long
-KEY_EVERY = 8  # hops between key (hysteresis) decisions: ~80 ms, far below the 1 s hold
+KEY_EVERY = 8  # hops between key decisions (key_mod.KeyTracker steps): ~80 ms
 
 _DB_TO_LN = math.log(10.0) / 10.0  # dB -> natural log of power
 _HALF_DB = 10.0 * math.log10(2.0)
@@ -81,7 +80,7 @@ _ONSET_RATE, _ONSET_STRENGTH, _TEMPO, _PULSE = (
 _KEY_CLARITY, _MODE_MARGIN = _D["key_clarity"], _D["mode_margin"]
 _SPECTRAL = slice(_D["centroid_hz"], _D["centroid_hz"] + spectral_mod.N_VALUES)  # SpectralShape's order
 assert tuple(Desc.NAMES[_SPECTRAL]) == ("centroid_hz", "rolloff_hz", "flatness", "low_ratio", "high_ratio")
-_WIN, _LONG, _BASS = 0, 1, 2  # rows of the chroma EMA matrix
+_WIN, _LONG, _BASS, _SHORT, _BASS_SHORT = 0, 1, 2, 3, 4  # rows of the chroma EMA matrix
 _max, _min = np.maximum.reduce, np.minimum.reduce  # the ufunc reductions, without ndarray.max's wrapper
 
 
@@ -124,12 +123,14 @@ class FeatureContext:
       the band and the pair average halves it); floored at -120 dB so silence reads the same
       at every sample rate.
     - ``chroma_window`` (12,) ~1 s, ``chroma_long`` (12,) ~20 s, ``bass_chroma`` (12,) ~1 s of
-      27.5–250 Hz: pitch-class power of the non-silent hops, max 1 while playing; all zero when
+      27.5–250 Hz: pitch-class magnitude of the non-silent hops, max 1 while playing; all zero when
       nothing above the gate was heard; during silence each fades as ``exp(-silent_for_s/tau)``
       (tau 1 s, 20 s, 1 s), and an EMA quieter than a tone at the gate fades towards 0 too.
-    - ``key_corr`` (24,) correlations of ``chroma_long`` with the Krumhansl–Kessler profiles as
+    - ``chroma_short``, ``bass_short`` (12,) the same over ~0.25 s: the chord sounding now.
+    - ``key_corr`` (24,) correlations of ``chroma_long`` with the Bellman–Budge profiles as
       heard with harmonics (:data:`~kelly_edge.features.key.AUDIO_PROFILES`; C..B major, C..B minor);
-      ``tonic``, ``major``, ``key_name``: the held key (C major until something is heard);
+      ``tonic``, ``major``, ``key_name``: the held key, from a :class:`~kelly_edge.features.key.KeyTracker`
+      over the ~1 s chroma's correlations (C major until something is heard);
       ``key_clarity`` the held key's correlation; ``key_known`` False until a key was heard.
     - ``descriptors`` (16,) in :data:`Desc.NAMES` order and units.
     - ``level_db`` hop RMS dBFS after input gain (floor -100); ``silent`` level below the gate;
@@ -190,26 +191,31 @@ class FeatureContext:
         self._ifchroma = chroma_mod.InstantaneousChroma(
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length
         )
-        # The three chroma EMAs (rows _WIN, _LONG, _BASS of one matrix) take the hop's chroma,
-        # the same chroma, and its bass chroma; zero on silent hops. The chroma is computed in
+        # The five chroma EMAs (rows _WIN, _LONG, _BASS, _SHORT, _BASS_SHORT of one matrix) take
+        # the hop's chroma (1 s, 20 s), its bass chroma (1 s), the chroma and bass chroma again
+        # (0.25 s); zero on silent hops. The chroma is computed in
         # batches (InstantaneousChroma.flush), so the EMAs advance a batch at a time by their
         # closed form: e_n = (1-a)^n e_0 + sum_j a (1-a)^(n-1-j) v_j over the batch's hops j.
         b = chroma_mod.BATCH
-        self._chroma_ema = np.zeros((3, 12), dtype=np.float64)
+        self._chroma_ema = np.zeros((5, 12), dtype=np.float64)
         self._chroma_long_ema = self._chroma_ema[_LONG]
         a1, a20 = _alpha(CHROMA_TAU_S, hop_s), _alpha(CHROMA_LONG_TAU_S, hop_s)
+        a_s = _alpha(CHROMA_SHORT_TAU_S, hop_s)
         ages = np.arange(b - 1, -1, -1, dtype=np.float64)  # of hop j in a full batch
-        self._chroma_weights = np.stack([a1 * (1.0 - a1) ** ages, a20 * (1.0 - a20) ** ages])  # (2, b)
+        self._chroma_weights = np.stack([a * (1.0 - a) ** ages for a in (a1, a20, a_s)])  # (3, b)
         n = np.arange(b + 1, dtype=np.float64)
-        self._chroma_decay = np.stack([(1.0 - a1) ** n, (1.0 - a20) ** n, (1.0 - a1) ** n], axis=1)[:, :, None]
-        self._voiced = np.zeros((2, b), dtype=np.float64)  # 1.0 for a pending hop above the gate
-        self._chroma_w = np.zeros((2, b), dtype=np.float64)
-        self._chroma_sums = np.zeros((2, 24), dtype=np.float64)  # [w1, w20] x [chroma, bass]
-        self._chroma_rows = np.array([0, 2, 1], dtype=np.intp)  # of the sums as (4, 12): win, long, bass
-        self._chroma_in = np.zeros((3, 12), dtype=np.float64)
+        self._chroma_decay = np.stack([(1.0 - a) ** n for a in (a1, a20, a1, a_s, a_s)], axis=1)[:, :, None]
+        self._voiced = np.zeros((3, b), dtype=np.float64)  # 1.0 for a pending hop above the gate
+        self._chroma_w = np.zeros((3, b), dtype=np.float64)
+        self._chroma_sums = np.zeros((3, 24), dtype=np.float64)  # [w1, w20, w_short] x [chroma, bass]
+        # of the sums as (6, 12): win, long, bass, short, bass short
+        self._chroma_rows = np.array([0, 2, 1, 4, 5], dtype=np.intp)
+        self._chroma_in = np.zeros((5, 12), dtype=np.float64)
         self._chroma_window = np.zeros(12, dtype=np.float32)
         self._chroma_long = np.zeros(12, dtype=np.float32)
         self._bass_chroma = np.zeros(12, dtype=np.float32)
+        self._chroma_short = np.zeros(12, dtype=np.float32)
+        self._bass_short = np.zeros(12, dtype=np.float32)
         self._chroma_floor = 0.0
         self.set_gate_db(gate_db)
 
@@ -217,9 +223,8 @@ class FeatureContext:
         self._key_corr = np.zeros(key_mod.N_KEYS, dtype=np.float32)
         self._key_corr64 = np.zeros(key_mod.N_KEYS, dtype=np.float64)  # same dtype as the EMA: no cast buffer
         self._key_idx = -1  # held key, -1 before any
-        self._cand_idx = -1
-        self._cand_hops = 0
-        self._key_hold = max(1, round(KEY_SWITCH_HOLD_S / (KEY_EVERY * hop_s)))  # in key decisions
+        self._key_now64 = np.zeros(key_mod.N_KEYS, dtype=np.float64)  # of the ~1 s chroma: the tracker's evidence
+        self._key_tracker = key_mod.KeyTracker()
         self._best_key = (0, True, 0.0, 0.0)  # key_mod.best_key of the current correlations
 
         # spectral descriptors
@@ -283,6 +288,8 @@ class FeatureContext:
         self._chroma_window_view = _readonly(self._chroma_window)
         self._chroma_long_view = _readonly(self._chroma_long)
         self._bass_chroma_view = _readonly(self._bass_chroma)
+        self._chroma_short_view = _readonly(self._chroma_short)
+        self._bass_short_view = _readonly(self._bass_short)
         self._key_corr_view = _readonly(self._key_corr)
         self._desc_view = _readonly(self._desc)
         self._heard_bar_view = _readonly(self._heard_bar)
@@ -313,6 +320,18 @@ class FeatureContext:
         if self._chroma_at != self.hops:
             self._finish_chroma()
         return self._bass_chroma_view
+
+    @property
+    def chroma_short(self) -> np.ndarray:
+        if self._chroma_at != self.hops:
+            self._finish_chroma()
+        return self._chroma_short_view
+
+    @property
+    def bass_short(self) -> np.ndarray:
+        if self._chroma_at != self.hops:
+            self._finish_chroma()
+        return self._bass_short_view
 
     @property
     def key_corr(self) -> np.ndarray:
@@ -355,8 +374,9 @@ class FeatureContext:
         self._update_chroma_floor()
 
     def _update_chroma_floor(self) -> None:
-        # chroma power of a sine at the gate level: chroma below it fades towards zero
-        self._chroma_floor = sine_power_reference(self.n_fft) * 10.0 ** (self.gate_db / 10.0)
+        # chroma of a sine at the gate level: chroma below it fades towards zero. The chroma sums
+        # bin magnitudes; a Hann main lobe's magnitudes sum to ~1.63 x the root of its power.
+        self._chroma_floor = 1.63 * math.sqrt(sine_power_reference(self.n_fft) * 10.0 ** (self.gate_db / 10.0))
 
     # --- per hop -----------------------------------------------------------------------------
 
@@ -476,7 +496,7 @@ class FeatureContext:
         w = self._chroma_w[:, :n]
         np.multiply(self._chroma_weights[:, chroma_mod.BATCH - n :], self._voiced[:, :n], out=w)
         np.matmul(w, frames.reshape(n, 24), out=self._chroma_sums)
-        np.take(self._chroma_sums.reshape(4, 12), self._chroma_rows, axis=0, out=self._chroma_in)
+        np.take(self._chroma_sums.reshape(6, 12), self._chroma_rows, axis=0, out=self._chroma_in)
         self._chroma_ema *= self._chroma_decay[n]
         self._chroma_ema += self._chroma_in
 
@@ -487,12 +507,16 @@ class FeatureContext:
         chroma_mod.normalize_max(ema[_WIN], out=self._chroma_window, floor=floor)
         chroma_mod.normalize_max(ema[_LONG], out=self._chroma_long, floor=floor)
         chroma_mod.normalize_max(ema[_BASS], out=self._bass_chroma, floor=floor)
+        chroma_mod.normalize_max(ema[_SHORT], out=self._chroma_short, floor=floor)
+        chroma_mod.normalize_max(ema[_BASS_SHORT], out=self._bass_short, floor=floor)
         if self.silent_for_s > 0.0:
             # once the input is silent, each chroma fades like its own window empties, so "the
             # last second" is ~0 a few seconds into a pause while the ~20 s memory lingers
             self._chroma_window *= math.exp(-self.silent_for_s / CHROMA_TAU_S)
             self._bass_chroma *= math.exp(-self.silent_for_s / CHROMA_TAU_S)
             self._chroma_long *= math.exp(-self.silent_for_s / CHROMA_LONG_TAU_S)
+            self._chroma_short *= math.exp(-self.silent_for_s / CHROMA_SHORT_TAU_S)
+            self._bass_short *= math.exp(-self.silent_for_s / CHROMA_SHORT_TAU_S)
 
     def _finish_key(self) -> None:
         """The 24 key correlations and the best key, from the raw ~20 s EMA (Pearson ignores
@@ -504,34 +528,21 @@ class FeatureContext:
         self._best_key = key_mod.best_key(corr)
 
     def _update_key(self) -> None:
-        """One key decision (every :data:`KEY_EVERY` hops): switch only after a held lead."""
-        if self._key_at != self.hops:
-            self._finish_key()
-        corr = self._key_corr64
-        tonic, major, clarity, _ = self._best_key
-        if not float(self._chroma_long_ema.max()) > 0.0 or clarity <= 0.0:
-            # nothing tonal heard (yet): keep the held key, no switching evidence
-            self._cand_hops = 0
+        """One key decision (every :data:`KEY_EVERY` hops): the key tracker's step on the ~1 s
+        chroma's correlations (skipped while silent: a pause is no evidence)."""
+        self._flush_chroma()
+        window = self._chroma_ema[_WIN]
+        if self.silent_for_s > 0.0 or not float(window.max()) > 0.0:
             return
-        best = key_mod.key_index(tonic, major)
-        if self._key_idx < 0:
-            self._set_key(best)
-        elif best != self._key_idx:
-            if best == self._cand_idx and corr[best] - corr[self._key_idx] >= KEY_SWITCH_MARGIN:
-                self._cand_hops += 1
-                if self._cand_hops >= self._key_hold:
-                    self._set_key(best)
-            else:
-                self._cand_idx = best
-                self._cand_hops = 1 if corr[best] - corr[self._key_idx] >= KEY_SWITCH_MARGIN else 0
-        else:
-            self._cand_idx, self._cand_hops = -1, 0
+        corr = key_mod.key_correlations(window, self._key_now64)
+        if not float(corr.max()) > 0.0:
+            return  # nothing tonal heard (flat chroma): no evidence
+        self._set_key(self._key_tracker.update(corr))
 
     def _set_key(self, index: int) -> None:
         if index != self._key_idx:
             log.debug("key -> %s", key_mod.key_name(index % 12, index < 12))
         self._key_idx = index
-        self._cand_idx, self._cand_hops = -1, 0
         self.tonic = index % spec.N_PITCH_CLASSES
         self.major = index < spec.N_PITCH_CLASSES
         self.key_known = True

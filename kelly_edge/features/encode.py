@@ -12,6 +12,7 @@ so the per-hop path allocates nothing.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,9 @@ _EMO_CL = spec.EMOTION.input_slice("chroma_long")
 _EMO_KC_MAJOR = slice(spec.EMOTION.input_slice("key_corr").start, spec.EMOTION.input_slice("key_corr").start + 12)
 _EMO_KC_MINOR = slice(_EMO_KC_MAJOR.stop, spec.EMOTION.input_slice("key_corr").stop)
 _EMO_DESC = spec.EMOTION.input_slice("descriptors")
+_H_CS, _H_CW, _H_BS, _H_BC, _H_CL, _H_TONIC, _H_RESERVED = (spec.HARMONY.input_slice(n) for n in (
+    "chroma_short", "chroma_window", "bass_short", "bass_chroma", "chroma_long", "tonic", "reserved"))
+_H_MODE, _H_CLARITY = spec.HARMONY.input_slice("mode").start, spec.HARMONY.input_slice("key_clarity").start
 
 
 def _one_hot(out: np.ndarray, part: slice, index: int | None) -> None:
@@ -110,31 +114,39 @@ def encode_melody(
 def encode_harmony(
     out: np.ndarray,
     *,
-    vadi: np.ndarray,
+    chroma_short: np.ndarray,
     chroma_window: np.ndarray,
-    chroma_long: np.ndarray,
+    bass_short: np.ndarray,
     bass_chroma: np.ndarray,
+    chroma_long: np.ndarray,
     tonic: int,
     major: bool,
     key_clarity: float,
-    prev_chord: int,
-    beat: int,
 ) -> np.ndarray:
-    """HarmonyPredictor input (128,). ``beat`` is the beat 0..3 within the bar the chord starts on."""
-    s = spec.HARMONY
-    out[s.input_slice("vadi")] = vadi
-    out[s.input_slice("chroma_window")] = chroma_window
-    out[s.input_slice("chroma_long")] = chroma_long
-    out[s.input_slice("bass_chroma")] = bass_chroma
-    _one_hot(out, s.input_slice("tonic"), tonic)
-    out[s.input_slice("mode").start] = 1.0 if major else 0.0
-    out[s.input_slice("key_clarity").start] = key_clarity
-    _one_hot(out, s.input_slice("prev_chord"), prev_chord)
-    phase = s.input_slice("bar_phase").start
-    out[phase] = math.sin(_TWO_PI * beat / 4.0)
-    out[phase + 1] = math.cos(_TWO_PI * beat / 4.0)
-    out[s.input_slice("reserved")] = 0.0
+    """HarmonyPredictor input (128,): what is heard now (chroma and bass chroma over ~0.25 s and
+    ~1 s, absolute pitch classes) and the key context. It recognises the chord sounding now; what
+    came before is the chord decoder's business (:mod:`kelly_edge.generate.chord_decoder`), so
+    no previous chord is fed back (a net trained on true previous chords learns to copy them)."""
+    out[_H_CS] = chroma_short
+    out[_H_CW] = chroma_window
+    out[_H_BS] = bass_short
+    out[_H_BC] = bass_chroma
+    out[_H_CL] = chroma_long
+    _one_hot(out, _H_TONIC, tonic)
+    out[_H_MODE] = 1.0 if major else 0.0
+    out[_H_CLARITY] = key_clarity
+    out[_H_RESERVED] = 0.0
     return out
+
+
+def encode_harmony_context(out: np.ndarray, ctx: Any) -> np.ndarray:
+    """:func:`encode_harmony` of what a :class:`~kelly_edge.features.context.FeatureContext` holds
+    now: the one mapping the engine and the trainer (``tools/train/build_chords.py``) share."""
+    return encode_harmony(
+        out, chroma_short=ctx.chroma_short, chroma_window=ctx.chroma_window, bass_short=ctx.bass_short,
+        bass_chroma=ctx.bass_chroma, chroma_long=ctx.chroma_long, tonic=ctx.tonic, major=ctx.major,
+        key_clarity=ctx.key_clarity,
+    )
 
 
 def encode_dynamics(

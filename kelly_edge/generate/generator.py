@@ -25,17 +25,21 @@ Voices (each on its configured channel and inside its configured ``[low, high]``
   the time from the step's grid time to the next beat (a quarter-note grid: a full beat for a
   note on the beat, one 16th for the last 16th of a beat), at least ``MIN_NOTE_S``; each new
   melody note ends the previous one.
-* **chord**: decided at each beat from the harmony distribution (:func:`theory.choose_chord`:
-  in-key roots or strong preference, with hysteresis). On a change, at each bar start and after a
-  pause (gate closed, voice re-enabled, panic) a close voicing with the least movement from the
-  previous one is struck, releasing the previous chord at the same instant (note-offs first). It
-  is held until the next bar start.
+* **chord**: the chord heard now, decided on every 16th step: the harmony model's distribution
+  through the key-aware :class:`~kelly_edge.generate.chord_decoder.ChordDecoder`, then
+  :func:`theory.choose_chord` (in-key chords, or one clearly heard, with hysteresis). On a change
+  (so at the first step after the player's change is recognised, not on the box's bar grid), at
+  each bar start and after a pause (gate closed, voice re-enabled, panic) a close voicing with
+  the least movement from the previous one is struck, releasing the previous chord at the same
+  instant (note-offs first). It is held until the next bar start.
 * **progression memory** (optional, :class:`progression.ProgressionMemory` given to the
   constructor): at each beat it is told the chord recognised on the beat before; once it has
   learnt a repeated loop, its confident prediction for the beat is what the chord decision gets
-  (a certain distribution), so the loop's changes are struck on the player's beat.
+  for that whole beat (a certain distribution), so the loop's changes are struck on the player's
+  beat instead of after it; a confident contradiction drops the loop and recognition leads again.
 * **bass**: the chord root, in the lowest octave of the bass range, on beats 1 and 3, on chord
-  changes and after a pause; one beat long or until the next bass note.
+  changes (the same step as the chord voice) and after a pause; one beat long or until the next
+  bass note.
 
 Velocity: (base x 127 +- spread x 30 + accent x 40 on steps 0/4/8/12) x voice balance x 1.5, then
 +- humanise x ``HUMANIZE_VELOCITY``, clipped to 1..127. CC1, CC11 and CC74 follow the dynamics on
@@ -63,6 +67,7 @@ import numpy as np
 from kelly_edge.generate import theory
 from kelly_edge.generate.phrasing import BUSY_ONSETS_PER_S, PhrasePlanner
 from kelly_edge.generate.progression import ProgressionMemory
+from kelly_edge.generate.chord_decoder import ChordDecoder
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.notes import ActiveNotes
 from kelly_edge.midi.sinks import MidiSink
@@ -185,6 +190,7 @@ class Generator:
         self._progression = progression
         self._h_predicted = np.zeros(spec.HARMONY.n_out)  # the memory's chord as a distribution
         self._h_predicted_at = 0
+        self._beat_prediction = -1  # the memory's confident chord for the current beat, or -1
         voices = [getattr(settings, name) for name in VOICES]
         self._ch = [mm.wire_channel(int(v.channel)) for v in voices]
         self._low = [int(v.low) for v in voices]
@@ -214,6 +220,7 @@ class Generator:
         # --- musical state
         self.melody_history: tuple[int, ...] = ()
         self.current_chord: int = spec.NO_CHORD
+        self._decoder = ChordDecoder()
         self.prev_hits = np.zeros(spec.N_STEPS, dtype=np.float32)
         self._bar_hits = np.zeros(spec.N_STEPS, dtype=np.float32)
         self._bar = 0
@@ -326,14 +333,13 @@ class Generator:
                 if self._waiting[v]:
                     self._waiting[v] = False
                     self._restrike[v] = True
-            if gate_open and self._progression is not None:
-                harmony = self._follow_progression(step_index // 4, harmony)
-            changed = self._decide_chord(harmony) if gate_open else False
-            if gate_open:
-                self._plan_chord(t_step, step, step_s, changed)
-                self._plan_bass(t_step, step, step_s, changed)
             self._plan_ccs(t_step)
-        if gate_open:
+        if gate_open:  # the chord heard now, on every step: the voices follow the player's change
+            if self._progression is not None:
+                harmony = self._follow_progression(step_index // 4, beat, harmony)
+            changed = self._decide_chord(harmony)
+            self._plan_chord(t_step, step, step_s, changed)
+            self._plan_bass(t_step, step, step_s, changed)
             self._plan_melody(t_step, step_index, step_s, melody, groove)
         if step == spec.N_STEPS - 1:
             self._publish_bar()
@@ -428,44 +434,50 @@ class Generator:
             np.nan_to_num(hp, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             np.maximum(hp, 0.0, out=hp)
         assert self._key is not None
-        new = theory.choose_chord(hp, current=self.current_chord, tonic=self._key[0], major=self._key[1])
+        tonic, major = self._key
+        new = theory.choose_chord(self._decoder.update(hp, tonic, major), current=self.current_chord, tonic=tonic, major=major)
         changed = new != self.current_chord
         if changed and logger.isEnabledFor(logging.DEBUG):  # naming the chords costs more than deciding
             logger.debug("chord %s -> %s", spec.chord_name(self.current_chord), spec.chord_name(new))
         self.current_chord = new
         return changed
 
-    def _follow_progression(self, beat: int, harmony: np.ndarray) -> np.ndarray:
+    def _follow_progression(self, beat: int, on_beat: bool, harmony: np.ndarray) -> np.ndarray:
         """Tell the progression memory what was heard, and let it decide beat ``beat``'s chord.
 
-        ``harmony`` at a beat's planning is the recogniser's view of the audio up to about half
-        a 16th before it, so its most probable chord is the chord heard on the beat before: it is
-        observed as beat ``beat - RECOGNITION_LAG_BEATS``. When the memory predicts beat ``beat`` with at least
-        :data:`PROGRESSION_CONFIDENCE`, the chord decision gets that chord as a certain
-        distribution (so a predicted change is struck on the beat the player changes, instead of a
-        beat later); otherwise ``harmony`` unchanged (recognition is followed).
+        On the beat's first step, ``harmony`` is the recogniser's view of the audio up to about
+        half a 16th before it, so its most probable chord is the chord heard on the beat before:
+        it is observed as beat ``beat - RECOGNITION_LAG_BEATS``, and the memory predicts beat
+        ``beat``. When that prediction has at least :data:`PROGRESSION_CONFIDENCE`, the chord
+        decision gets that chord as a certain distribution for every step of the beat (so a
+        predicted change is struck on the beat the player changes, and the late recogniser, still
+        hearing the old chord for a step or two, cannot pull it back); otherwise ``harmony``
+        unchanged (recognition is followed).
         """
         memory = self._progression
         assert memory is not None
-        h = harmony[: spec.N_CHORD_CLASSES]
-        heard = int(h.argmax())
-        confidence = float(h[heard])
-        if math.isfinite(confidence):
-            memory.observe(beat - RECOGNITION_LAG_BEATS, heard, confidence)
-        chord, p = memory.predict(beat)
-        if p < PROGRESSION_CONFIDENCE:
+        if on_beat:
+            h = harmony[: spec.N_CHORD_CLASSES]
+            heard = int(h.argmax())
+            confidence = float(h[heard])
+            if math.isfinite(confidence):
+                memory.observe(beat - RECOGNITION_LAG_BEATS, heard, confidence)
+            chord, p = memory.predict(beat)
+            self._beat_prediction = chord if p >= PROGRESSION_CONFIDENCE else -1
+        if self._beat_prediction < 0:
             return harmony
         out = self._h_predicted
         out[self._h_predicted_at] = 0.0
-        out[chord] = 1.0
-        self._h_predicted_at = chord
+        out[self._beat_prediction] = 1.0
+        self._h_predicted_at = self._beat_prediction
         return out
 
     def _plan_chord(self, t_step: float, step: int, step_s: float, changed: bool) -> None:
         if not self._enabled[CHORD] or self._waiting[CHORD] or self.current_chord == spec.NO_CHORD:
             return
         t = max(t_step, self._now)
-        if not (changed or step == 0 or self._restrike[CHORD] or t >= self._chord_until):
+        # a change strikes on any step; a restrike after a pause waits for the beat
+        if not (changed or step == 0 or (step % 4 == 0 and (self._restrike[CHORD] or t >= self._chord_until))):
             return
         self._restrike[CHORD] = False
         voicing = self._chord_voicing()
@@ -482,7 +494,7 @@ class Generator:
     def _plan_bass(self, t_step: float, step: int, step_s: float, changed: bool) -> None:
         if not self._enabled[BASS] or self._waiting[BASS] or self.current_chord == spec.NO_CHORD:
             return
-        if not (step in (0, 8) or changed or self._restrike[BASS]):
+        if not (step in (0, 8) or changed or (self._restrike[BASS] and step % 4 == 0)):
             return
         self._restrike[BASS] = False
         pitch = self._bass_pitch[self.current_chord]  # the root's lowest note in the bass range

@@ -183,6 +183,11 @@ def allowed_chords(probs: np.ndarray, tonic: int, major: bool) -> np.ndarray:
     return allowed
 
 
+def diatonic_chords(tonic: int, major: bool) -> np.ndarray:
+    """(60,) bool, read-only: the chords whose tones are all in the key's scale (see :func:`allowed_chords`)."""
+    return _DIATONIC[(tonic % 12, bool(major))]
+
+
 def _diatonic_table() -> dict[tuple[int, bool], np.ndarray]:
     table = {}
     for tonic in range(12):
@@ -231,6 +236,8 @@ def choose_chord(
 
 
 _DIATONIC = _diatonic_table()
+for _mask in _DIATONIC.values():
+    _mask.flags.writeable = False
 _IN_KEY = {key: (*diatonic.tolist(), True) for key, diatonic in _DIATONIC.items()}
 """Per key, a tuple over the 61 chord classes: diatonic, or "no chord" (always allowed)."""
 _KEY_CHORDS = {key: tuple(i for i, ok in enumerate(in_key) if ok) for key, in_key in _IN_KEY.items()}

@@ -362,43 +362,6 @@ _PRIOR_MAJOR = _key_priors(_MAJOR_PRIOR)
 _PRIOR_MINOR = _key_priors(_MINOR_PRIOR)
 
 
-def _transition_log_prior() -> np.ndarray:
-    """(61 prev, 61 next) log weights of chord-to-chord motion, by root motion (key-agnostic).
-
-    Staying is likely (harmonic rhythm is slower than the hop rate); a root falling a fifth
-    (V->I, ii->V, vi->ii, I->IV) is the strongest progression, strongest of all from a dominant
-    seventh; up a fifth (IV->I, I->V), up a step (IV->V, V->vi) and down a third (I->vi, vi->IV)
-    are common; anything else is possible. From N.C. every chord is equally likely.
-    """
-    t = np.full((specs.N_CHORD_CLASSES, specs.N_CHORD_CLASSES), 0.6, dtype=np.float32)
-    for prev in range(specs.N_CHORDS):
-        p_root, p_quality = specs.chord_of_index(prev)  # type: ignore[misc]
-        for nxt in range(specs.N_CHORDS):
-            n_root, n_quality = specs.chord_of_index(nxt)  # type: ignore[misc]
-            motion = (n_root - p_root) % 12
-            if nxt == prev:
-                w = 2.0
-            elif motion == 0:
-                w = 1.2  # G -> G7, C -> Cm
-            elif motion == 5:
-                w = 2.4 if p_quality == "7" and n_quality in ("maj", "min") else 1.6
-            elif motion in (7, 2):
-                w = 1.2
-            elif motion in (8, 9):
-                w = 1.1
-            else:
-                w = 0.6
-            t[prev, nxt] = w
-        t[prev, specs.NO_CHORD] = 0.3
-    t[specs.NO_CHORD, :] = 1.0
-    t[specs.NO_CHORD, specs.NO_CHORD] = 2.0
-    return np.log(t)
-
-
-_TRANSITIONS = _transition_log_prior()
-_V_TO_I = math.log(1.6)  # extra pull from the key's own dominant to its tonic chord
-
-
 def _templates() -> tuple[np.ndarray, np.ndarray]:
     """Unit-norm chord templates (60, 12) and bass weights (60, 12): root 1, other tones 0.3."""
     masks = _CHORD_MASKS[: specs.N_CHORDS]
@@ -411,22 +374,17 @@ def _templates() -> tuple[np.ndarray, np.ndarray]:
 
 
 _TEMPLATES, _BASS_TEMPLATES = _templates()
-# Valence leans the choice between major- and minor-coloured chords a little.
-_QUALITY_COLOUR = np.array(
-    [{"maj": 1.0, "min": -1.0, "7": 0.5, "m7": -1.0, "dim": -1.0}[specs.chord_of_index(i)[1]]  # type: ignore[index]
-     for i in range(specs.N_CHORDS)],
-    dtype=np.float32,
-)  # fmt: skip
-
+_NOW_WEIGHT = 0.65  # share of the ~0.25 s chroma in the heard chroma (the rest: the ~1 s one)
 
 class HarmonyFallback(Fallback):
-    """HarmonyPredictor (128 -> 64): chord template match x key prior x progression prior.
+    """HarmonyPredictor (128 -> 64): the chord sounding now, by chord template x key prior.
 
-    logit(chord) = 8 * cosine(chroma_window, template) + 1.5 * bass-on-root (0.3 other tones)
-    + w * log(diatonic prior of the tonic/mode) + log(transition from prev_chord) + valence colour,
-    where ``w`` grows with key clarity (an unclear key says little about which chords are
-    diatonic). N.C. wins when the chroma is silent (all zero) or flat (noise). The distribution is
-    a softmax over the 61 classes; outputs 61..63 are zero.
+    logit(chord) = 8 * cosine(heard chroma, template) + 1.5 * bass-on-root (0.3 other tones)
+    + w * log(diatonic prior of the tonic/mode), where the heard chroma is 0.65 x the ~0.25 s
+    chroma + 0.35 x the ~1 s one (now, steadied), the bass likewise, and ``w`` grows with key
+    clarity (an unclear key says little about which chords are diatonic). N.C. wins when the
+    chroma is silent (all zero) or flat (noise). The distribution is a softmax over the 61
+    classes; outputs 61..63 are zero. What came before is the chord decoder's business.
     """
 
     spec = specs.HARMONY
@@ -434,6 +392,7 @@ class HarmonyFallback(Fallback):
     def __init__(self) -> None:
         super().__init__()
         self._chroma = np.zeros(12, dtype=np.float32)
+        self._chroma_tmp = np.zeros(12, dtype=np.float32)
         self._bass = np.zeros(12, dtype=np.float32)
         self._logits = np.zeros(specs.N_CHORD_CLASSES, dtype=np.float32)
         self._tmp60 = np.zeros(specs.N_CHORDS, dtype=np.float32)
@@ -447,12 +406,18 @@ class HarmonyFallback(Fallback):
         chords = logits[: specs.N_CHORDS]
 
         # template match of what sounds now
-        np.clip(x[_H_IN["chroma_window"]], 0.0, 1.0, out=chroma)
+        np.multiply(x[_H_IN["chroma_short"]], _NOW_WEIGHT, out=chroma)
+        np.multiply(x[_H_IN["chroma_window"]], 1.0 - _NOW_WEIGHT, out=self._chroma_tmp)
+        chroma += self._chroma_tmp
+        np.clip(chroma, 0.0, 1.0, out=chroma)
         peak = float(chroma.max())
         norm = float(np.linalg.norm(chroma))
         np.dot(_TEMPLATES, chroma, out=chords)
         chords *= _TEMPLATE_SHARPNESS / norm if norm > 1e-6 else 0.0
-        np.clip(x[_H_IN["bass_chroma"]], 0.0, 1.0, out=bass)
+        np.multiply(x[_H_IN["bass_short"]], _NOW_WEIGHT, out=bass)
+        np.multiply(x[_H_IN["bass_chroma"]], 1.0 - _NOW_WEIGHT, out=self._chroma_tmp)
+        bass += self._chroma_tmp
+        np.clip(bass, 0.0, 1.0, out=bass)
         bass_peak = float(bass.max())
         if bass_peak > 0.05:
             bass *= 1.0 / bass_peak
@@ -475,20 +440,6 @@ class HarmonyFallback(Fallback):
             np.log(self._prior, out=self._prior)
             self._prior *= _clip(0.35 + 0.65 * f(_H_IN["key_clarity"].start), 0.2, 1.0)
             logits += self._prior
-
-        # progression prior
-        prev = _argmax_if(x, _H_IN["prev_chord"])
-        if prev is not None:
-            logits += _TRANSITIONS[prev]
-            if tonic is not None and prev < specs.N_CHORDS:
-                p_root, p_quality = specs.chord_of_index(prev)  # type: ignore[misc]
-                if p_root == (tonic + 7) % 12 and p_quality in ("maj", "7"):
-                    logits[specs.chord_index(tonic, "maj")] += _V_TO_I
-                    logits[specs.chord_index(tonic, "min")] += _V_TO_I
-
-        valence = _clip(f(_H_IN["vadi"].start), -1.0, 1.0)
-        np.multiply(_QUALITY_COLOUR, 0.3 * valence, out=tmp)
-        chords += tmp
 
         probs = out[: specs.N_CHORD_CLASSES]
         np.subtract(logits, logits.max(), out=probs)

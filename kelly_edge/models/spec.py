@@ -179,16 +179,15 @@ HARMONY = ModelSpec(
     n_out=64,
     hidden=(256, 128),
     inputs=_ranges(
-        ("vadi", 4),
-        ("chroma_window", 12),  # ~1 beat of chroma, absolute, max 1
+        ("chroma_short", 12),  # ~0.25 s of chroma (the chord sounding now), absolute, max 1
+        ("chroma_window", 12),  # ~1 s of chroma, absolute, max 1
+        ("bass_short", 12),  # ~0.25 s chroma of the band below 250 Hz, max 1
+        ("bass_chroma", 12),  # ~1 s of the same
         ("chroma_long", 12),  # ~20 s chroma, absolute, max 1
-        ("bass_chroma", 12),  # chroma of the band below 250 Hz, ~1 beat, max 1
-        ("tonic", 12),  # one-hot detected tonic
+        ("tonic", 12),  # one-hot held tonic
         ("mode", 1),  # 1 major, 0 minor
         ("key_clarity", 1),  # -1..1
-        ("prev_chord", N_CHORD_CLASSES),  # one-hot previous chord (61)
-        ("bar_phase", 2),  # sin, cos of the beat within the bar
-        ("reserved", 11),
+        ("reserved", 54),
     ),
     outputs=_ranges(("chord_prob", N_CHORD_CLASSES), ("reserved", 3)),  # softmax; 60 = N.C.
     output_kind="softmax",

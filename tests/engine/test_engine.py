@@ -142,13 +142,13 @@ def test_a_steps_models_run_one_per_hop_before_it_is_planned() -> None:
         per_hop.append(sum(after[n] - before[n] for n in after))
         planned.append(range(step_before, engine._next_step))
     engine.close()
-    assert per_hop[0] == 7  # the first hop plans steps 0 and 1 with no hop before them
+    assert per_hop[0] == 8  # the first hop plans steps 0 (5 models) and 1 (3) with no hop before them
     assert max(per_hop[1:]) == 1
     planning = [i for i, steps in enumerate(planned) if i > 0 and len(steps)]
     assert len(planning) >= 60
     for i in planning:
         k = planned[i][0]
-        due = 2 + (k % 4 == 0) * 2 + (k % 16 == 0)  # emotion, melody; + harmony, dynamics; + groove
+        due = 3 + (k % 4 == 0) + (k % 16 == 0)  # emotion, harmony, melody; + dynamics; + groove
         window = per_hop[i - PRERUN_HOPS : i]
         assert per_hop[i] == 0 and sum(window) == due, (k, window, per_hop[i])
     _assert_each_step_got_its_models(engine)
@@ -157,7 +157,7 @@ def test_a_steps_models_run_one_per_hop_before_it_is_planned() -> None:
 def _assert_each_step_got_its_models(engine: Engine) -> None:
     steps = engine._next_step
     runs = _runs(engine)
-    for name, every in (("emotion", 1), ("melody", 1), ("harmony", 4), ("dynamics", 4), ("groove", 16)):
+    for name, every in (("emotion", 1), ("melody", 1), ("harmony", 1), ("dynamics", 4), ("groove", 16)):
         needed = -(-steps // every)  # once per planned step that needs it ...
         assert needed <= runs[name] <= needed + (steps % every == 0), name  # ... + the next step's, if begun
 

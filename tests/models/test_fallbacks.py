@@ -271,21 +271,22 @@ def harmony(
     bass: np.ndarray | None = None,
     tonic: int = 0,
     major: bool = True,
-    prev: int = spec.NO_CHORD,
     key_clarity: float = 0.8,
     model: fallbacks.HarmonyFallback | None = None,
+    before: np.ndarray | None = None,
 ) -> np.ndarray:
+    """The fallback's chords for ``window`` heard now; ``before`` (default: the same) the ~1 s chroma."""
+    b = zeros(12) if bass is None else bass
     x = encode.encode_harmony(
         zeros(128),
-        vadi=zeros(4),
-        chroma_window=window,
+        chroma_short=window,
+        chroma_window=window if before is None else before,
+        bass_short=b,
+        bass_chroma=b,
         chroma_long=C_MAJOR_LONG if tonic == 0 else np.roll(C_MAJOR_LONG, tonic),
-        bass_chroma=zeros(12) if bass is None else bass,
         tonic=tonic,
         major=major,
         key_clarity=key_clarity,
-        prev_chord=prev,
-        beat=0,
     )
     return (model or fallbacks.HarmonyFallback())(x).copy()
 
@@ -316,31 +317,15 @@ def test_harmony_dominant_of_a_minor_is_major() -> None:
 
 def test_harmony_silence_is_no_chord() -> None:
     assert best_chord(harmony(zeros(12))) == "N.C."
-    assert best_chord(harmony(zeros(12), prev=spec.chord_index(0, "maj"))) == "N.C."
 
 
 def test_harmony_noise_leans_to_no_chord() -> None:
     assert best_chord(harmony(np.ones(12, dtype=F32))) == "N.C."
 
 
-def test_harmony_v_followed_by_ambiguous_chroma_leans_to_i() -> None:
-    """C+E could be C or Am; after G (V) the tonic is likelier than with no context."""
-    c_major, a_minor = spec.chord_index(0, "maj"), spec.chord_index(9, "min")
-    model = fallbacks.HarmonyFallback()
-    after_v = harmony(chroma(0, 4), prev=spec.chord_index(7, "maj"), model=model)
-    after_v7 = harmony(chroma(0, 4), prev=spec.chord_index(7, "7"), model=model)
-    no_context = harmony(chroma(0, 4), model=model)
-    after_e7 = harmony(chroma(0, 4), prev=spec.chord_index(4, "7"), model=model)  # V of vi
-    assert best_chord(after_v) == "C"
-    assert after_v[c_major] > no_context[c_major]
-    assert after_v7[c_major] > after_v[c_major]
-    assert after_e7[a_minor] > after_v[a_minor]
-
-
-def test_harmony_previous_chord_tends_to_stay() -> None:
-    f_major = spec.chord_index(5, "maj")
-    ambiguous = chroma(0, 9)  # F or Am or Dm7...
-    assert harmony(ambiguous, prev=f_major)[f_major] > harmony(ambiguous)[f_major]
+def test_harmony_hears_the_chord_now_over_the_last_second() -> None:
+    """Just changed from C to F: the ~0.25 s chroma says F, the ~1 s one still mostly C."""
+    assert best_chord(harmony(chroma(5, 9, 0), before=chroma(0, 4, 7))) == "F"
 
 
 def test_harmony_unclear_key_weakens_the_diatonic_prior() -> None:

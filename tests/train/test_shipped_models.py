@@ -62,3 +62,33 @@ def test_runtime_loads_them_as_trained() -> None:
         assert loaded[s.name].status == "trained", loaded[s.name].reason
         y = loaded[s.name].call(np.zeros(s.n_in, np.float32))
         assert y.shape == (s.n_out,) and np.all(np.isfinite(y))
+
+
+@pytest.mark.parametrize("name", spec.MODEL_NAMES)
+def test_trained_with_the_feature_and_encoder_code_in_the_tree(manifest: dict, name: str) -> None:
+    """The manifest's fingerprint of the code that lays out the model's inputs matches the tree:
+    changing the features or an encoder without retraining fails here (tools/train/fingerprint.py)."""
+    from tools.train.fingerprint import fingerprint
+
+    recorded = manifest[name].get("fingerprint")
+    assert recorded == fingerprint(name), (
+        f"{name}: its feature/encoder code changed since it was trained (manifest {str(recorded)[:12]}, "
+        f"tree {fingerprint(name)[:12]}); retrain it: python -m tools.train all --models {name}"
+    )
+
+
+def test_fingerprint_moves_with_the_feature_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fingerprint covers the chroma code for the audio models, not for the symbolic ones, and
+    ignores comments and docstrings (rewording them calls for no retraining)."""
+    from tools.train import fingerprint as F
+
+    before = {m: F.fingerprint(m) for m in spec.MODEL_NAMES}
+    real = F._module_source
+
+    def edited(suffix: str) -> dict[str, str]:
+        monkeypatch.setattr(F, "_module_source", lambda mod: real(mod) + (suffix if mod.endswith("chroma") else ""))
+        return {m: F.fingerprint(m) for m in spec.MODEL_NAMES}
+
+    assert edited("# a comment\n") == before
+    after = edited("\nBATCH_TWICE = 2 * BATCH\n")
+    assert {m for m in spec.MODEL_NAMES if after[m] != before[m]} == set(F.AUDIO_MODELS)

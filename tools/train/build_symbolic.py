@@ -1,12 +1,10 @@
-"""Training rows for the symbolic models (melody, harmony, groove) from :class:`~tools.train.symbolic.Piece` s.
+"""Training rows for the symbolic models (melody, groove) from :class:`~tools.train.symbolic.Piece` s.
 
 Inputs are laid out only by :mod:`kelly_edge.features.encode`, with values taken from the score:
 
 - **melody**: each note of the top voice is a target; its inputs are the key, the chord of its beat,
   the previous three notes, its 16th position and the chroma heard in the ~1 s before it.
-- **harmony** (Bach chorales): the chord of each beat is the target, predicted from the *previous*
-  beat's chroma and bass, the long-term chroma, the key found from it (the runtime's Krumhansl code),
-  the previous chord and the beat in the bar -- at run time the chord is predicted ahead.
+- **harmony** is learnt from rendered audio instead (:mod:`tools.train.build_chords`).
 - **groove**: per 16-step bar, the top voice's onsets of the next bar are the target, from the heard
   onsets of the last two bars (lower voices; the tune itself for monophonic folk songs) and the
   box's own last bar.
@@ -24,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from kelly_edge.features import encode
-from kelly_edge.features.key import best_key, key_correlations
 from kelly_edge.models import spec
 from tools.train.cues import cue_vadi
 from tools.train.data import Dataset
@@ -197,70 +194,6 @@ def build_melody(pieces: list[Piece], *, seed: int, transpositions: int = 3) -> 
                 ys.append(int(p[i]))
                 gs.append(gi)
     return _dataset("melody", xs, np.array(ys, dtype=np.int64), gs, pieces)
-
-
-# --- harmony --------------------------------------------------------------------------------------
-
-
-def build_harmony(pieces: list[Piece], *, seed: int, transpositions: int = 12, long_beats: float = 24.0) -> Dataset:
-    """Next-beat chord rows from multi-voice pieces (see module doc), at ``transpositions`` keys."""
-    rng = np.random.default_rng(seed)
-    xs, ys, gs = [], [], []
-    row = np.zeros(spec.HARMONY.n_in, dtype=np.float32)
-    corr = np.zeros(24, dtype=np.float64)
-    alpha = 1.0 / long_beats
-    for gi, piece in enumerate(pieces):
-        if len(piece.voices) < 3:
-            continue
-        n_beats = int(np.ceil(piece.length_ql - 1e-6))  # no silent beat after the end
-        roll = piano_roll(piece.voices, n_beats * SLOTS_PER_QL)
-        chroma = fold(roll).reshape(n_beats, SLOTS_PER_QL, 12).sum(axis=1)
-        bass = bass_fold(roll).reshape(n_beats, SLOTS_PER_QL, 12).sum(axis=1)
-        labels = label_chords(chroma, bass)
-        beat_in_bar = np.zeros(n_beats, dtype=np.int64)
-        for b, start in enumerate(piece.bar_starts):
-            first = int(round(start))
-            for k in range(int(round(piece.bar_ql))):
-                if 0 <= first + k < n_beats:
-                    beat_in_bar[first + k] = k
-        if piece.bar_starts.size and piece.bar_starts.size > 1:
-            pick = int(round(piece.bar_starts[1] - piece.bar_starts[0]))
-            for k in range(pick):  # pickup beats sit at the end of their bar
-                beat_in_bar[k] = int(round(piece.bar_ql)) - pick + k
-        long = np.zeros((n_beats, 12), dtype=np.float32)
-        acc = np.zeros(12, dtype=np.float32)
-        for b in range(n_beats):
-            acc = (1 - alpha) * acc + alpha * chroma[b]
-            long[b] = acc
-        ver = _version(rng)
-        vadi = cue_vadi(major=piece.major, tempo_bpm=ver.tempo_bpm, notes_per_s=_nps(piece.voices[0], ver.tempo_bpm), loudness=ver.loudness)
-        shifts = rng.permutation(12)[:transpositions]
-        for shift in shifts:
-            shift = int(shift)
-            cw = audio_like(np.roll(chroma, shift, axis=1), rng)
-            bw = max1(np.roll(bass, shift, axis=1) + 0.05 * rng.random((n_beats, 12), dtype=np.float32) * (bass.sum(1, keepdims=True) > 0))
-            lw = audio_like(np.roll(long, shift, axis=1), rng, noise=0.02)
-            for b in range(1, n_beats):
-                if labels[b] == spec.NO_CHORD and labels[b - 1] == spec.NO_CHORD:
-                    continue
-                key_correlations(lw[b - 1], corr)
-                tonic, major, clarity, _ = best_key(corr)
-                encode.encode_harmony(
-                    row,
-                    vadi=vadi,
-                    chroma_window=cw[b - 1],
-                    chroma_long=lw[b - 1],
-                    bass_chroma=bw[b - 1],
-                    tonic=tonic,
-                    major=major,
-                    key_clarity=clarity,
-                    prev_chord=transpose_chord(int(labels[b - 1]), shift),
-                    beat=int(beat_in_bar[b]) % 4,
-                )
-                xs.append(row.copy())
-                ys.append(transpose_chord(int(labels[b]), shift))
-                gs.append(gi)
-    return _dataset("harmony", xs, np.array(ys, dtype=np.int64), gs, pieces)
 
 
 # --- groove ---------------------------------------------------------------------------------------

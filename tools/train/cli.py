@@ -44,6 +44,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--emopia", type=Path, default=None, help="train the emotion model on your EMOPIA copy (MIDI + quadrants)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None, help="override the plan's epoch count")
+    p.add_argument("--audio-pieces", type=int, default=None, help="emotion/dynamics: corpus pieces rendered (default 200)")
+    p.add_argument("--renders", type=int, default=None, help="emotion/dynamics: renders per piece (default 4)")
+    p.add_argument("--chorales", type=int, default=None, help="parse only the first N chorales (default all)")
+    p.add_argument("--chord-renders", type=int, default=None, help="harmony: rendered accompaniments (default 240)")
     p.add_argument("--write-readme", action="store_true", help="evaluate: also put the table into <out>/README.md")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -58,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     plan = P.Plan.smoke(args.seed) if args.smoke else P.Plan.full(args.seed)
     if args.epochs is not None:
         plan.epochs = args.epochs
+    for name in ("audio_pieces", "renders", "chorales", "chord_renders"):
+        if getattr(args, name) is not None:
+            setattr(plan, name, getattr(args, name))
     cache = args.data_cache or Path("build/train_cache_smoke" if args.smoke else "build/train_cache")
     t0 = time.time()
     try:

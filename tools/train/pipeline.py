@@ -25,6 +25,7 @@ from kelly_edge.errors import ModelError
 from kelly_edge.fileio import write_atomic
 from kelly_edge.models import spec
 from tools.train import data as data_mod
+from tools.train import fingerprint as fingerprint_mod
 from tools.train import metrics as M
 from tools.train.data import Dataset, split_by_piece
 from tools.train.symbolic import DatasetError, Piece, SkipReport
@@ -47,7 +48,8 @@ class Plan:
     renders: int = 4
     audio_seconds: float = 25.0
     melody_transpositions: int = 2
-    harmony_transpositions: int = 12
+    chord_renders: int = 240
+    chord_seconds: float = 24.0
     groove_versions: int = 2
     epochs: int = 40
     max_steps: int | None = None
@@ -61,7 +63,7 @@ class Plan:
     def smoke(cls, seed: int = 0) -> "Plan":
         return cls(
             seed=seed, chorales=6, essen=("erk5",), max_tunes=16, audio_pieces=2, renders=1, audio_seconds=9.0,
-            melody_transpositions=1, harmony_transpositions=2, groove_versions=1, epochs=1, max_steps=3,
+            melody_transpositions=1, chord_renders=2, chord_seconds=8.0, groove_versions=1, epochs=1, max_steps=3,
         )  # fmt: skip
 
 
@@ -152,26 +154,28 @@ def build(
     t0 = time.time()
     if corpus_dir is not None and not Path(corpus_dir).exists():
         raise DatasetError(f"dataset folder {corpus_dir} does not exist (give the folder holding your MIDI/MusicXML files)")
-    multi, tunes, rep, desc = load_pieces(plan, cache, corpus_dir)
-    if not multi and not tunes:
-        raise DatasetError(f"no usable pieces ({rep.summary()})")
-    log.info("%s; %s", desc, rep.summary())
+    labelled = deam_dir is not None or emopia_dir is not None
+    if set(models) - {"harmony"} - ({"emotion"} if labelled else set()):  # harmony renders its own material
+        multi, tunes, rep, desc = load_pieces(plan, cache, corpus_dir)
+        if not multi and not tunes:
+            raise DatasetError(f"no usable pieces ({rep.summary()})")
+        log.info("%s; %s", desc, rep.summary())
+    else:
+        multi, tunes, rep, desc = [], [], SkipReport(), ""
     out: dict[str, Dataset] = {}
     s = plan.seed
     if "melody" in models:
         out["melody"] = B.build_melody(multi + tunes, seed=s, transpositions=plan.melody_transpositions)
         out["melody"].info["source"] = f"{desc}; top voice of each; {plan.melody_transpositions} random transpositions per piece"
     if "harmony" in models:
-        if not multi:
-            raise DatasetError("harmony needs multi-voice pieces (3+ parts), found none")
-        out["harmony"] = B.build_harmony(multi, seed=s, transpositions=plan.harmony_transpositions)
-        out["harmony"].info["source"] = f"{len(multi)} four-part chorales, beat-level template chord labels, {plan.harmony_transpositions} transpositions"
+        from tools.train import build_chords
+
+        out["harmony"] = build_chords.build_harmony(seed=s, renders=plan.chord_renders, seconds=plan.chord_seconds, workers=plan.workers)
     if "groove" in models:
         out["groove"] = B.build_groove(multi + tunes, seed=s, versions=plan.groove_versions)
         out["groove"].info["source"] = f"{desc}; 4/4 and paired 2/4 bars on a 16-step grid"
     for name, ds in out.items():  # save the symbolic sets before the (long) audio renders
         _save(ds, rep, cache)
-    labelled = deam_dir is not None or emopia_dir is not None
     if "dynamics" in models or ("emotion" in models and not labelled):
         from tools.train import build_audio as A
 
@@ -246,6 +250,7 @@ def train_one(ds: Dataset, plan: Plan, cache: Path) -> tuple[bytes, dict[str, An
         "output_quant": convert.quant_params(o),
         "layers": [spec.BY_NAME[ds.name].n_in, *spec.BY_NAME[ds.name].hidden, spec.BY_NAME[ds.name].n_out],
         "output_kind": _output_doc(ds.name),
+        "fingerprint": fingerprint_mod.fingerprint(ds.name),
         "data": ds.info.get("source", ""),
         "rows": {"train": int(len(tr)), "test": int(len(te))},
         "pieces": {"train": int(len(np.unique(ds.groups[tr]))), "test": int(len(np.unique(ds.groups[te])))},

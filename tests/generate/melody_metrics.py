@@ -21,6 +21,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from kelly_edge.midi.notes import PlayedNote, pair_notes
 
 
@@ -91,16 +93,22 @@ def melody_metrics(
                 strong += 1
                 hits += n.note % 12 in pcs
 
-    bar_s = 4.0 * beat_s
-    longest_s = 0.0
+    # in the box's own bars: positions read off its beats (a grid that follows the player bends
+    # its rate, so a bar is four of its beats, not four mean beats)
+    idx = np.arange(len(beats), dtype=float)
+
+    def bars_at(t: float) -> float:
+        return float(np.interp(t, beats, idx, left=(t - beats[0]) / beat_s, right=idx[-1] + (t - beats[-1]) / beat_s)) / 4.0
+
+    longest_bars = 0.0
     j = 0
     for i in range(len(mel)):  # the longest stretch of consecutive notes on at most two pitches
         j = max(j, i)
-        while (j + 1 < len(mel) and mel[j + 1].start - mel[j].end < bar_s
+        while (j + 1 < len(mel) and bars_at(mel[j + 1].start) - bars_at(mel[j].end) < 1.0
                and len({n.note for n in mel[i : j + 2]}) <= 2):
             j += 1
         if j - i + 1 >= 3:
-            longest_s = max(longest_s, mel[j].end - mel[i].start)
+            longest_bars = max(longest_bars, bars_at(mel[j].end) - bars_at(mel[i].start))
 
     rests = 0
     for a, b in zip(mel, mel[1:]):
@@ -112,7 +120,7 @@ def melody_metrics(
     return MelodyMetrics(
         melody_notes=len(mel),
         strong_chord_tone_share=hits / strong if strong else 0.0,
-        longest_two_pitch_bars=longest_s / bar_s,
+        longest_two_pitch_bars=longest_bars,
         rests_per_phrase=rests / phrases,
         phrases=phrases,
         range_share=(max(pitches) - min(pitches)) / max(1, high - low),

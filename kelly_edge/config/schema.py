@@ -483,6 +483,11 @@ class GeneratorConfig:
     bass: VoiceConfig = section(VoiceConfig(enabled=True, channel=3, low=28, high=52), "bass voice")
     melody_density: float = key(1.0, "scales the groove's hit probabilities for the melody", lo=0, hi=2)
     temperature: float = key(0.7, "sampling temperature for the melody note choice", lo=0.05, hi=2)
+    progression_memory: bool = key(
+        False,
+        "learn a repeated 2-8 bar chord loop and strike its changes on the player's beat "
+        "(experimental: on the held-out accompaniments it does not yet beat plain recognition)",
+    )
 
 
 @dataclass(frozen=True)

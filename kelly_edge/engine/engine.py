@@ -38,6 +38,7 @@ from kelly_edge.engine.timing import HopTimes
 from kelly_edge.features import encode
 from kelly_edge.features.context import FeatureContext
 from kelly_edge.generate.generator import Generator
+from kelly_edge.generate.progression import ProgressionMemory
 from kelly_edge.midi.sinks import MidiSink
 from kelly_edge.models import spec
 from kelly_edge.models.fallbacks import make_fallback
@@ -103,7 +104,8 @@ class Engine:
         self.tempo.prepare(self.ctx)
         self.tempo_changes = 0
         self.sink = sink
-        self.generator = Generator(config.generator, sink)
+        memory = ProgressionMemory() if config.generator.progression_memory else None
+        self.generator = Generator(config.generator, sink, memory)
         self.scheduler = Scheduler(budget_s=config.scheduler.budget_ms / 1000.0, clock=clock)
         self._inputs = {s.name: np.zeros(s.n_in, dtype=np.float32) for s in spec.MODELS}
         self.model_states = ModelStates(  # the one owner of each model's source and on/off switch

@@ -39,6 +39,7 @@ from kelly_edge.live.calibration import CLIP_PEAK
 from kelly_edge.live.timemap import TimeMap
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.clock_out import ClockOut
+from kelly_edge.midi.notes import ActiveNotes
 from kelly_edge.midi.sinks import MidiSink
 from kelly_edge.tempo.source import TempoSource
 
@@ -157,9 +158,10 @@ class LiveLoop:
         self._first_capture = capture
         self._clipped_window = 0
         self._overflows_window = 0
-        # a box killed by SIGKILL, SIGABRT (systemd's watchdog) or the OOM killer left its notes
-        # sounding on the synth: clear every channel this box will use before anything else is sent
-        sink.panic()
+        self._cleared = False  # the start-up clearing (see _step) has gone out
+        generator = engine.config.generator
+        channels = sorted({int(v.channel) - 1 for v in (generator.melody, generator.chord, generator.bass)})
+        self._clearing = ActiveNotes().panic_messages(channels)  # CC123, CC120, CC64 0 on each
 
     # --- requests from other threads (footswitches, control) ---------------------------------
     def request(self, action: Callable[[], None]) -> None:
@@ -264,6 +266,14 @@ class LiveLoop:
         event = self.tempo.transport()
         if event is not None:
             self._transport(event)
+        if not self._cleared:
+            # a box killed by SIGKILL, SIGABRT (systemd's watchdog) or the OOM killer left its notes
+            # sounding on the synth: clear every channel this box will use before any note and
+            # before Start; on the first hop, not at start-up, because by then the input runs and
+            # a JACK port is connected (what is written while the graph is re-sorted can be lost)
+            self._cleared = True
+            for message in self._clearing:
+                self.sink.send(t, message)
         ahead = min(self.lookahead_s, max(0.0, 0.4 * engine.grid.step_s - self._hop_s))
         if self.clock_out is not None and not self.clock_out.started:
             # Start once the first hop is in: by then the input is running (a JACK client activated

@@ -195,9 +195,7 @@ class LoopRig:
             time_map=self.time_map, clock_out=self.clock, gate=self.gate, retry_s=0.2, stall_s=0.15,
             status_every_s=0.5,
         )
-        self.time_map.offset = time.monotonic()
-        if self.clock is not None:
-            self.clock.start(0.0)
+        self.time_map.offset = time.monotonic()  # the loop sends Start on its first hop, as the CLI's does
         self.sink.start()
 
     def _capture(self, **kw: object) -> FakeCapture:

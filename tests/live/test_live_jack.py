@@ -33,7 +33,7 @@ def _config(tmp_path: Path, **sections: dict[str, Any]) -> Path:
         "audio": {"backend": "jack", "device": "kelly-test-player:out", "sample_rate": 48000},
         "midi": {"backend": "jack", "port": "kelly-test-synth", "clock_out": True},
         "realtime": {"priority": 50},  # as a stomp-box runs: below JACK's client threads (jackd -P 60: 55)
-        "tempo": {"bpm": BPM},
+        "tempo": {"bpm": BPM, "source": "config"},  # the clock out is measured against a fixed grid
         "state": {"calibration": str(tmp_path / "calibration.json")},
     }
     for name, values in sections.items():

@@ -4,7 +4,7 @@ demo recording and rendered pieces, scored by tests/generate/melody_metrics.py.
 Figures when this was written (before -> after this change, README "The melody voice"): demo
 chord tones on beats 0.80 -> 1.00, longest two-note loop 2.36 -> 0.70 bars, rests per phrase
 0.75 -> 0.86; bwv269 and bwv4.8: loops 1.44 / 1.93 -> 0.81 / 0.98 bars, rests 0.80 / 0.50 -> 0.92.
-The thresholds below leave room for run-to-run variation (the scheduler defers by wall time).
+The thresholds below leave room for other models and trackers (the grid follows the player by default).
 """
 
 from __future__ import annotations

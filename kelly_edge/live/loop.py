@@ -40,6 +40,7 @@ from kelly_edge.live.timemap import TimeMap
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.clock_out import ClockOut
 from kelly_edge.midi.notes import ActiveNotes
+from kelly_edge.midi.router import MidiRouter
 from kelly_edge.midi.sinks import MidiSink
 from kelly_edge.tempo.source import TempoSource
 
@@ -434,6 +435,7 @@ class LiveLoop:
             "midi_sent": sink.sent,
             "midi_late": sink.late,
             "midi_lateness_ms": sink.lateness_ms(),
+            **_port_status(sink),
         }
 
     def _log_status(self) -> None:
@@ -448,13 +450,31 @@ class LiveLoop:
                         self.status_every_s)
         late = s["midi_lateness_ms"]
         log.info(
-            "live: input %s, %s dBFS, gain %+.1f dB%s, tempo %.1f (%s), key %s, overflows %d, MIDI %r %s, "
+            "live: input %s, %s dBFS, gain %+.1f dB%s, tempo %.1f (%s), key %s, overflows %d, MIDI %s, "
             "%d sent, %d late (p99 %.2f ms)",
             repr(s["audio_input"]) if s["audio_input"] else "MISSING", s["level_db"], s["input_gain_db"],
             "" if self.calibrated else " (uncalibrated: run kelly-edge calibrate)", s["tempo_bpm"], s["tempo_source"],
-            s["key"], s["overflows"], s["midi_output"], "ok" if s["midi_connected"] else "MISSING", s["midi_sent"],
+            s["key"], s["overflows"], _ports_text(s), s["midi_sent"],
             s["midi_late"], late["p99"],
         )
         if clipped:
             log.warning("input clipping: %d hops in the last %.0f s (turn the interface gain down)", clipped,
                         self.status_every_s)
+
+
+def _port_status(sink: Any) -> dict[str, Any]:
+    """Each destination and each voice's port with its state, when the sink routes to several."""
+    if not isinstance(sink, MidiRouter):
+        return {}
+    ports = sink.ports()
+    return {"midi_ports": [p.as_dict() for p in ports],
+            "midi_voices": {v: {"port": p.name, "state": p.state} for p in ports for v in p.voices}}
+
+
+def _ports_text(s: dict[str, Any]) -> str:
+    """The status line's MIDI part: ``'x' ok``, or ``'x' (bass) ok, 'y' (melody+chord) MISSING``."""
+    ports = s.get("midi_ports") or []
+    if len(ports) <= 1:
+        return f"{s['midi_output']!r} {'ok' if s['midi_connected'] else 'MISSING'}"
+    return ", ".join(f"{p['port']!r} ({'+'.join(p['voices']) or 'clock'}) {'ok' if p['state'] == 'connected' else 'MISSING'}"
+                     for p in ports)

@@ -345,6 +345,8 @@ def _build(
         return None
     box.router = sink
     for port in sink.ports():
+        if port.state != "connected":  # open_router said so, with the fix
+            continue
         log.info("MIDI output: %r (%s)%s", port.name, "file" if midi_file else midi_api,
                  "" if len(routes) == 1 else f" for {'+'.join(port.voices) or 'the clock'}")
     box.tempo = tempo = make_tempo_source(config)
@@ -363,13 +365,13 @@ def _build(
     loop = LiveLoop(
         engine, sink, ring=ring, capture=box.capture, open_capture=reopen, tempo=tempo, time_map=time_map,
         clock_out=clock_out, gate=gate, retry_s=RETRY_S, realtime_priority=priority, calibrated=cal is not None,
-        follow_frames=follow,
+        follow_frames=follow, setup_on_first_hop=True,  # bank/program once the JACK ports are settled
     )
     box.capture = None  # the loop owns them now
     box.router = None
     box.tempo = None
     time_map.offset = time.monotonic()  # audio time 0 is now
-    sink.start()
+    sink.start(setup_now=False)
     rt.settle_after_startup()
     log.info("live: listening (tempo %.1f BPM from %s); SIGTERM or Ctrl-C stops with every note off",
              engine.grid.bpm, tempo.name)

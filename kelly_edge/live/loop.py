@@ -90,6 +90,8 @@ class LiveLoop:
     the ring's frame 0 (audio second ``base_t``) is, when the capture knows (``frame_anchor``).
     ``sink`` is the scheduled live sink (``send``, ``panic``, ``send_now``, ``close``); the engine
     was built on ``sink`` or on a :class:`NoteGate` around it (pass it as ``gate``).
+    ``setup_on_first_hop``: the sink was started with ``setup_now=False``; the loop queues its
+    setup (bank/program) on the first hop, after the start-up notes-off.
     ``open_capture(ring)`` opens (not starts) the audio input again after a loss; it raises
     DeviceError while the device is missing. ``capture`` is the already-opened first input (None:
     start without audio and keep retrying).
@@ -115,6 +117,7 @@ class LiveLoop:
         calibrated: bool = False,
         clock: Callable[[], float] = time.monotonic,
         follow_frames: Callable[[float, int | None], None] | None = None,
+        setup_on_first_hop: bool = False,
     ) -> None:
         self.engine = engine
         self.sink = sink
@@ -133,6 +136,7 @@ class LiveLoop:
         self._clock = clock
         self._follow_frames = follow_frames  # the JACK MIDI timeline follows the capture's frame anchor
         self.stats = LiveStats()
+        self.setup_on_first_hop = setup_on_first_hop  # the sink was started without its setup (see ScheduledSink.send_setup)
         self.on_hop: list[Callable[[], None]] = []  # run on the processing thread after each hop
         self.error: BaseException | None = None
         self.capture_name = capture.name if capture is not None else ""
@@ -275,6 +279,8 @@ class LiveLoop:
             self._cleared = True
             for message in self._clearing:
                 self.sink.send(t, message)
+            if self.setup_on_first_hop:  # then each synth's bank and program
+                self.sink.send_setup(t)
         ahead = min(self.lookahead_s, max(0.0, 0.4 * engine.grid.step_s - self._hop_s))
         if self.clock_out is not None and not self.clock_out.started:
             # Start once the first hop is in: by then the input is running (a JACK client activated

@@ -166,9 +166,15 @@ class MidiRouter:
                 log.debug("closing MIDI output %r: %s", sink.output.name, err)
 
     # --- the live sink's other duties -----------------------------------------------------------
-    def start(self) -> None:
+    def start(self, *, setup_now: bool = True) -> None:
+        """Start every destination's threads; ``setup_now`` False: the caller queues the voices'
+        bank/program with :meth:`send_setup` (the live loop, on its first hop)."""
         for sink in self._sinks:
-            sink.start()
+            sink.start(setup_now=setup_now)
+
+    def send_setup(self, t: float) -> None:
+        for sink in self._sinks:
+            sink.send_setup(t)
 
     def send_now(self, message: bytes) -> None:
         """At once, ahead of the queues: a channel message to its voice's port, a Stop to the

@@ -337,11 +337,12 @@ class ScheduledSink:
         self.first_note_on_wall: float | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Send the setup messages, start the sender and the hotplug watchdog threads."""
+    def start(self, *, setup_now: bool = True) -> None:
+        """Send the setup messages (unless the caller queues them with :meth:`send_setup`), start
+        the sender and the hotplug watchdog threads."""
         if self._threads:
             return
-        if self.connected:
+        if self.connected and setup_now:
             with self._port_lock:
                 for message in self.setup:
                     self._emit(message)
@@ -380,6 +381,13 @@ class ScheduledSink:
 
     def set_tempo(self, t: float, bpm: float) -> None:
         self.tempos.append((t, float(bpm)))
+
+    def send_setup(self, t: float) -> None:
+        """Queue the setup messages (bank select, program change) for audio time ``t``. The live
+        loop does this on its first hop, after the start-up notes-off: by then a JACK port is
+        connected and the graph settled (what is written while it is re-sorted can be lost)."""
+        for message in self.setup:
+            self.send(t, message)
 
     # --- immediate output ---------------------------------------------------------------------
     def send_now(self, message: bytes) -> None:

@@ -17,10 +17,10 @@ port that no voice plays to is opened for the clock alone (a drum machine that o
 
 Public API for everything that reads or adds to the output (status, report, ``devices``, MIDI
 thru): :meth:`MidiRouter.ports` (one :class:`PortState` per destination), :meth:`MidiRouter.voices`
-(voice -> its destination's state), :meth:`MidiRouter.sink_for_voice` / :meth:`MidiRouter.sink_for_port`
-(the :class:`ScheduledSink` of a voice or of a configured port text: ``send``, ``send_now``),
-:meth:`MidiRouter.send_now_to` (one message at once to one destination), and the aggregate
-figures the single-port box had (``sent``, ``late``, ``connected``...).
+(voice -> its destination's state), :meth:`MidiRouter.sink_for_voice` / :meth:`MidiRouter.sink_for_port` (the :class:`ScheduledSink`
+of a voice or of a configured port text, for MIDI thru: its ``send(t, m)`` is scheduled, its
+``send_now(m)`` goes out at once, and both are tracked there, so that port's panic and close
+release them), and the aggregate figures the single-port box had (``sent``, ``late``, ``connected``...).
 """
 
 from __future__ import annotations
@@ -211,14 +211,6 @@ class MidiRouter:
             if (route.primary and not want) or route.want.casefold() == want.casefold():
                 return sink
         raise ValueError(f"no MIDI destination is configured for port {want!r}")
-
-    def send_now_to(self, sink: ScheduledSink, message: bytes) -> None:
-        """One message at once to one destination (tracked there: its panic releases it)."""
-        sink.send_now(message)
-
-    @property
-    def sinks(self) -> tuple[ScheduledSink, ...]:
-        return self._sinks
 
     def ports(self) -> list[PortState]:
         """Every destination's state, midi.port's first."""

@@ -44,7 +44,7 @@ class Route:
     """One destination: the port text that names it, who plays there, what it is sent at start."""
 
     want: str  # the substring the config gives ("" = midi.port's own, which may be "" = first port)
-    key: str  # the config key that names it: "midi.port", "generator.bass.port", "midi.clock_out_ports"
+    key: str  # the config key that names it: "midi.port", "generator.bass.port", "midi.clock_out_ports", ...
     voices: list[str] = field(default_factory=list)
     channels: list[int] = field(default_factory=list)  # wire channels 0..15 of its voices
     setup: list[bytes] = field(default_factory=list)  # bank select + program change of its voices
@@ -53,12 +53,15 @@ class Route:
 
     @property
     def label(self) -> str:
-        """Who plays here, for log lines: "bass", "melody+chord", "clock"."""
-        return "+".join(self.voices) if self.voices else "clock"
+        """Who plays here, for log lines: "bass", "melody+chord", "clock", "thru"."""
+        return "+".join(self.voices) if self.voices else "clock" if self.clock else "thru"
 
 
-def plan_routes(config: Any) -> list[Route]:
-    """The destinations of ``config``, midi.port's first (when a voice or the clock uses it)."""
+def plan_routes(config: Any, also: Iterable[str] = ()) -> list[Route]:
+    """The destinations of ``config``, midi.port's first (when a voice or the clock uses it).
+
+    ``also``: port texts that must have a destination even when no voice or clock uses them
+    (MIDI thru's target; ``""`` = midi.port's); one that names no voice's port gets its own."""
     gen, midi = config.generator, config.midi
     routes: list[Route] = []
 
@@ -95,7 +98,15 @@ def plan_routes(config: Any) -> list[Route]:
         if not listed:
             for r in routes:
                 r.clock = True
-    return [r for r in routes if r.voices or r.clock]
+    needed = {id(primary)} if any(not want for want in also) else set()
+    for want in also:
+        if want:
+            route = find(want)
+            if route is None:
+                route = Route(want=want, key="midi.thru_to")
+                routes.append(route)
+            needed.add(id(route))
+    return [r for r in routes if r.voices or r.clock or id(r) in needed]
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,10 @@ def test_the_clock_goes_to_the_listed_ports_or_every_port() -> None:
     # no clock out: midi.port is not opened when every voice has its own port
     own = parse_config("generator: {melody: {port: a}, chord: {port: b}, bass: {port: b}}")
     assert [(r.want, r.voices) for r in plan_routes(own)] == [("a", ["melody"]), ("b", ["chord", "bass"])]
+    # unless something else (MIDI thru) goes there: midi.port, or a port of its own
+    assert [(r.want, r.key) for r in plan_routes(own, also=("",))] == [("", "midi.port"), ("a", "generator.melody.port"),
+                                                                         ("b", "generator.chord.port")]
+    assert [r.want for r in plan_routes(own, also=("B", "keys"))] == ["a", "b", "keys"]
 
 
 def test_two_voices_on_one_channel_must_share_a_port(tmp_path: Any) -> None:

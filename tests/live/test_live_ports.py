@@ -149,20 +149,31 @@ def test_two_synths_one_switched_off_and_on_again(tmp_path: Path, player: Player
     assert float(np.diff(inside).max()) < 1.5 * tick_frames
 
 
+@pytest.mark.slow
 def test_a_voice_port_that_matches_nothing_is_one_line_and_the_box_plays(tmp_path: Path, player: Player,
                                                                           poly: Synth) -> None:
     box = Box(_config(tmp_path, bass_port="moog"))
     try:
         assert wait_until(lambda: box.has("listening") or box.proc.poll() is not None, 60), box.lines
         assert box.proc.poll() is None, box.lines
-        player.play(np.concatenate([np.zeros(24000, np.float32), demo_samples(48000, 6.0)]))
+        player.play(np.concatenate([np.zeros(24000, np.float32), demo_samples(48000, 10.0)]))
         assert wait_until(lambda: sum(mm.is_note_on(m) for _, m in poly.messages()) >= 3, 15), box.lines
-        code = box.terminate()
+        moog = Synth("moog")  # plugged in late: found, its bank and program, then the bass plays there
+        try:
+            assert wait_until(lambda: box.has("found"), 5), box.lines
+            assert wait_until(lambda: any(mm.is_note_on(m) for _, m in moog.messages()), 10), box.lines
+            on_moog = [m for _, m in moog.messages()]
+        finally:
+            code = box.terminate()
+            moog.close()
     finally:
         if box.proc.poll() is None:
             box.proc.kill()
     assert code == 0, box.lines
-    missing = [line for line in box.lines if "moog" in line]
+    first = next(i for i, m in enumerate(on_moog) if mm.is_note_on(m))
+    assert on_moog.index(BASS_SETUP[-1]) < first and _channels(on_moog) == {2}
+    assert box.count("found") == 1 and "(bass) found" in next(line for line in box.lines if "found" in line)
+    missing = [line for line in box.lines if "no MIDI output port matches" in line]
     assert len(missing) == 1, box.lines
     assert "no MIDI output port matches generator.bass.port 'moog'" in missing[0]
     assert "poly synth:in" in missing[0] and "bass stays quiet until it appears" in missing[0]

@@ -30,7 +30,6 @@ from kelly_edge.live import calibration, rt
 from kelly_edge.live.devices import print_devices
 from kelly_edge.live.loop import LiveLoop, NoteGate
 from kelly_edge.live.timemap import TimeMap
-from kelly_edge.midi import messages as mm
 from kelly_edge.midi.clock_out import ClockOut
 from kelly_edge.midi.file_output import FileOutput
 from kelly_edge.midi.jack_sink import JackMidiOutput, JackTimeline

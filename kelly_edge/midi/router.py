@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from kelly_edge.errors import DeviceError
+from kelly_edge.generate.generator import VOICES
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.rtmidi_sink import MidiOutput, ScheduledSink
 
 log = logging.getLogger(__name__)
 
-VOICES = ("melody", "chord", "bass")
 _TRANSPORT = frozenset((0xF8, 0xFA, 0xFB, 0xFC))  # clock, Start, Continue, Stop
 
 

@@ -82,9 +82,11 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
+    from kelly_edge.config.loader import load_config
+    from kelly_edge.config.schema import default_config
     from kelly_edge.live.commands import devices_main
 
-    return devices_main()
+    return devices_main(load_config(args.config) if args.config else default_config())
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
@@ -153,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", metavar="FILE")
     check.set_defaults(func=_cmd_check_config)
 
-    devices = sub.add_parser("devices", help="list audio inputs and MIDI outputs as the config names them")
+    devices = sub.add_parser("devices", help="list audio inputs and MIDI outputs as the config names them, and each voice's port")
+    devices.add_argument("--config", metavar="CONFIG.yaml", help="whose voices' ports to look for (default: built-in defaults)")
     devices.set_defaults(func=_cmd_devices)
 
     calibrate = sub.add_parser("calibrate", help="measure the input level while you play and store the input gain",

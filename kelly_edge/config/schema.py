@@ -320,6 +320,33 @@ def _check_folder(value: str) -> str | None:
     return None if value.strip() else f"must be a folder path or null, got {value!r}"
 
 
+def port_list(text: str) -> tuple[str, ...]:
+    """``"poly, drum machine"`` -> ``("poly", "drum machine")`` (``midi.clock_out_ports``)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _check_port_list(value: str) -> str | None:
+    if value.strip() and any(not part.strip() for part in value.split(",")):
+        return f"must list port names separated by commas, got {value!r}"
+    return None
+
+
+def _shared_channel_ports(gen: Any, prefix: str) -> list[tuple[str, str]] | None:
+    """Voices on one MIDI channel must go to one port: the box routes a channel to one synth."""
+    seen: dict[int, tuple[str, str]] = {}
+    problems: list[tuple[str, str]] = []
+    for name in ("melody", "chord", "bass"):
+        voice = getattr(gen, name)
+        port = voice.port.strip()
+        other = seen.setdefault(int(voice.channel), (name, port))
+        if other[1].casefold() != port.casefold():
+            problems.append((f"{name}.port", (
+                f"{prefix}.{name}.port {port!r} differs from {prefix}.{other[0]}.port {other[1]!r}, yet both play "
+                f"on MIDI channel {voice.channel} (one channel goes to one port: give {name} its own channel or "
+                f"the same port)")))
+    return problems or None
+
+
 def _voice_range(voice: VoiceConfig, prefix: str) -> str | None:
     if voice.low < voice.high:
         return None
@@ -469,6 +496,7 @@ class VoiceConfig:
         lo=0, hi=127)
     bank: int | None = key(None, "bank select (CC0/CC32, 0-16383) sent before the program; null = none", lo=0,
                            hi=16383)
+    port: str = key("", 'substring of the MIDI output port of this voice\'s synth; "" = midi.port')
 
     RELATIONS: ClassVar[tuple[Relation, ...]] = (Relation(("low", "high"), _voice_range),)
 
@@ -489,6 +517,10 @@ class GeneratorConfig:
         "(experimental: on the held-out accompaniments it does not yet beat plain recognition)",
     )
 
+    RELATIONS: ClassVar[tuple[Relation, ...]] = (
+        Relation(("melody", "chord", "bass"), _shared_channel_ports),
+    )
+
 
 @dataclass(frozen=True)
 class MidiConfig:
@@ -496,6 +528,10 @@ class MidiConfig:
 
     port: str = key("", 'substring of the output port name; "" = first port')
     clock_out: bool = key(False, "send MIDI clock (24 PPQN)")
+    clock_out_ports: str = key(
+        "", 'comma-separated substrings of the output ports that get the clock (and Start/Stop); "" = every port '
+        "the box plays to (a port no voice uses is opened for the clock alone)", check=_check_port_list,
+        allowed="port list")
     backend: str = key("alsa", "MIDI system of the output and clock-in ports", choices=("alsa", "jack"))
     virtual: bool = key(False, "open a virtual output port (kelly-edge:out) for others to connect, instead of midi.port")
     latency_ms: float | None = key(

@@ -30,10 +30,10 @@ from kelly_edge.live import calibration, rt
 from kelly_edge.live.devices import print_devices
 from kelly_edge.live.loop import LiveLoop, NoteGate
 from kelly_edge.live.timemap import TimeMap
-from kelly_edge.midi import messages as mm
 from kelly_edge.midi.clock_out import ClockOut
 from kelly_edge.midi.file_output import FileOutput
 from kelly_edge.midi.jack_sink import JackMidiOutput, JackTimeline
+from kelly_edge.midi.router import VOICES, MidiRouter, Route, open_router, plan_routes
 from kelly_edge.midi.rtmidi_sink import MidiOutput, RtMidiOutput, ScheduledSink
 from kelly_edge.service.notify import Notifier
 from kelly_edge.service.reload import ConfigWatcher
@@ -97,31 +97,17 @@ def open_or_wait(what: str, opener: Callable[[], T], *, wait: bool, stop: thread
             return None
 
 
-def _voice_channels(config: Any) -> list[int]:
-    gen = config.generator
-    return sorted({mm.wire_channel(int(v.channel)) for v in (gen.melody, gen.chord, gen.bass)})
-
-
-def _voice_setup(config: Any) -> list[bytes]:
-    """Bank select and program change of every voice that sets a program (in voice order)."""
-    gen = config.generator
-    out: list[bytes] = []
-    for voice in (gen.melody, gen.chord, gen.bass):
-        out += mm.voice_setup(mm.wire_channel(int(voice.channel)), voice.program, voice.bank)
-    return out
-
-
 class _Box:
     """Everything opened for a live run, closed in reverse on a start-up failure."""
 
     def __init__(self) -> None:
-        self.output: MidiOutput | None = None
+        self.router: MidiRouter | None = None
         self.capture: AudioCapture | None = None
         self.ring: FrameRing | None = None
         self.tempo: TempoSource | None = None
 
     def close(self) -> None:
-        for thing in (self.tempo, self.capture, self.output, self.ring):
+        for thing in (self.tempo, self.capture, self.router, self.ring):
             if thing is not None:
                 try:
                     thing.close()
@@ -322,39 +308,49 @@ def _build(
     log.info("audio input: %r (%s, %d Hz, %d ch)", box.capture.name, audio.backend, sample_rate, audio.channels)
 
     time_map = TimeMap(time.monotonic())
-
-    def open_midi() -> MidiOutput:
-        output: MidiOutput
-        if midi_file is not None:
-            output = FileOutput(midi_file, to_audio=time_map.to_audio, bpm=float(config.tempo.bpm))
-        elif midi_api == "jack":  # our own JACK port, written at each event's frame
-            output = JackMidiOutput(port=config.midi.port, virtual=virtual, client_name=f"{CLIENT_NAME}-midi")
-        else:
-            output = RtMidiOutput(port=config.midi.port, api=midi_api, virtual=virtual, client_name=CLIENT_NAME)
-        output.open()
-        return output
-
-    box.output = open_or_wait("MIDI output", open_midi, wait=wait, stop=stop)
-    if box.output is None:
-        return None
-    log.info("MIDI output: %r (%s)", box.output.name, "file" if midi_file else midi_api)
-    box.tempo = tempo = make_tempo_source(config)
-
     priority = int(config.realtime.priority)
     latency_ms = config.midi.latency_ms
     if latency_ms is None:
         latency_ms = LATENCY_MS["alsa" if midi_file is not None else midi_api]
     latency_s = float(latency_ms) / 1000.0
-    timeline: JackTimeline | None = None
-    if isinstance(box.output, JackMidiOutput):
-        timeline = JackTimeline(box.output, to_wall=time_map.to_wall, latency_s=latency_s)
-    sink = ScheduledSink(
-        box.output, to_wall=time_map.to_wall, latency_s=latency_s,
-        channels=_voice_channels(config), retry_s=RETRY_S, trace=trace,
-        thread_setup=lambda: rt.realtime_thread(priority), timeline=timeline, setup=_voice_setup(config),
-    )
+    routes = plan_routes(config)
+    if midi_file is not None:  # one file takes every voice and the clock
+        routes = [Route(want="", key="midi.port", voices=list(VOICES), clock=True, primary=True,
+                        channels=sorted({ch for route in routes for ch in route.channels}),
+                        setup=[m for route in routes for m in route.setup])]
+
+    def make_output(route: Route) -> MidiOutput:
+        if midi_file is not None:
+            return FileOutput(midi_file, to_audio=time_map.to_audio, bpm=float(config.tempo.bpm))
+        own_virtual = virtual and route.primary
+        if midi_api == "jack":  # our own JACK port per synth, written at each event's frame
+            suffix = "" if route.primary else f"-{route.label}"
+            return JackMidiOutput(port=route.want, virtual=own_virtual, client_name=f"{CLIENT_NAME}-midi{suffix}",
+                                  key=route.key)
+        return RtMidiOutput(port=route.want, api=midi_api, virtual=own_virtual, client_name=CLIENT_NAME, key=route.key)
+
+    def make_sink(route: Route, output: MidiOutput, connected: bool) -> ScheduledSink:
+        timeline: JackTimeline | None = None
+        if isinstance(output, JackMidiOutput):
+            timeline = JackTimeline(output, to_wall=time_map.to_wall, latency_s=latency_s)
+        return ScheduledSink(
+            output, to_wall=time_map.to_wall, latency_s=latency_s, channels=route.channels, retry_s=RETRY_S,
+            trace=trace, thread_setup=lambda: rt.realtime_thread(priority), timeline=timeline, setup=route.setup,
+            connected=connected, label="" if len(routes) == 1 else route.label,
+        )
+
+    sink = open_router(routes, make_output, make_sink, wait=wait, stop=stop, retry_s=RETRY_S)
+    if sink is None:
+        return None
+    box.router = sink
+    for port in sink.ports():
+        if port.state != "connected":  # open_router said so, with the fix
+            continue
+        log.info("MIDI output: %r (%s)%s", port.name, "file" if midi_file else midi_api,
+                 "" if len(routes) == 1 else f" for {'+'.join(port.voices) or 'the clock'}")
+    box.tempo = tempo = make_tempo_source(config)
     # audio from a JACK capture on the same server: schedule MIDI on its frames outright
-    follow = timeline.follow if timeline is not None and audio.backend == "jack" and rehearsal is None else None
+    follow = sink.follow if midi_api == "jack" and midi_file is None and audio.backend == "jack" and rehearsal is None else None
     gate = NoteGate(sink)
     engine = Engine(config, gate, sample_rate=sample_rate, tempo=tempo)
     key = calibration.device_key(audio.backend, box.capture.name)
@@ -368,13 +364,13 @@ def _build(
     loop = LiveLoop(
         engine, sink, ring=ring, capture=box.capture, open_capture=reopen, tempo=tempo, time_map=time_map,
         clock_out=clock_out, gate=gate, retry_s=RETRY_S, realtime_priority=priority, calibrated=cal is not None,
-        follow_frames=follow,
+        follow_frames=follow, setup_on_first_hop=True,  # bank/program once the JACK ports are settled
     )
     box.capture = None  # the loop owns them now
-    box.output = None
+    box.router = None
     box.tempo = None
     time_map.offset = time.monotonic()  # audio time 0 is now
-    sink.start()
+    sink.start(setup_now=False)
     rt.settle_after_startup()
     log.info("live: listening (tempo %.1f BPM from %s); SIGTERM or Ctrl-C stops with every note off",
              engine.grid.bpm, tempo.name)
@@ -411,9 +407,10 @@ def _write_report(path: str, loop: LiveLoop, wall_s: float) -> None:
     write_report(path, report)
 
 
-def devices_main() -> int:
-    """Print the audio inputs and MIDI ports as the config names them; always 0."""
-    print_devices(sys.stdout)
+def devices_main(config: Any = None) -> int:
+    """Print the audio inputs and MIDI ports as the config names them, and (with a config) the
+    port each voice would play on; always 0."""
+    print_devices(sys.stdout, config)
     return 0
 
 

@@ -40,6 +40,7 @@ from kelly_edge.live.timemap import TimeMap
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.clock_out import ClockOut
 from kelly_edge.midi.notes import ActiveNotes
+from kelly_edge.midi.router import MidiRouter
 from kelly_edge.midi.sinks import MidiSink
 from kelly_edge.tempo.source import TempoSource
 
@@ -89,6 +90,8 @@ class LiveLoop:
     the ring's frame 0 (audio second ``base_t``) is, when the capture knows (``frame_anchor``).
     ``sink`` is the scheduled live sink (``send``, ``panic``, ``send_now``, ``close``); the engine
     was built on ``sink`` or on a :class:`NoteGate` around it (pass it as ``gate``).
+    ``setup_on_first_hop``: the sink was started with ``setup_now=False``; the loop queues its
+    setup (bank/program) on the first hop, after the start-up notes-off.
     ``open_capture(ring)`` opens (not starts) the audio input again after a loss; it raises
     DeviceError while the device is missing. ``capture`` is the already-opened first input (None:
     start without audio and keep retrying).
@@ -114,6 +117,7 @@ class LiveLoop:
         calibrated: bool = False,
         clock: Callable[[], float] = time.monotonic,
         follow_frames: Callable[[float, int | None], None] | None = None,
+        setup_on_first_hop: bool = False,
     ) -> None:
         self.engine = engine
         self.sink = sink
@@ -132,6 +136,7 @@ class LiveLoop:
         self._clock = clock
         self._follow_frames = follow_frames  # the JACK MIDI timeline follows the capture's frame anchor
         self.stats = LiveStats()
+        self.setup_on_first_hop = setup_on_first_hop  # the sink was started without its setup (see ScheduledSink.send_setup)
         self.on_hop: list[Callable[[], None]] = []  # run on the processing thread after each hop
         self.error: BaseException | None = None
         self.capture_name = capture.name if capture is not None else ""
@@ -274,6 +279,8 @@ class LiveLoop:
             self._cleared = True
             for message in self._clearing:
                 self.sink.send(t, message)
+            if self.setup_on_first_hop:  # then each synth's bank and program
+                self.sink.send_setup(t)
         ahead = min(self.lookahead_s, max(0.0, 0.4 * engine.grid.step_s - self._hop_s))
         if self.clock_out is not None and not self.clock_out.started:
             # Start once the first hop is in: by then the input is running (a JACK client activated
@@ -434,6 +441,7 @@ class LiveLoop:
             "midi_sent": sink.sent,
             "midi_late": sink.late,
             "midi_lateness_ms": sink.lateness_ms(),
+            **_port_status(sink),
         }
 
     def _log_status(self) -> None:
@@ -448,13 +456,31 @@ class LiveLoop:
                         self.status_every_s)
         late = s["midi_lateness_ms"]
         log.info(
-            "live: input %s, %s dBFS, gain %+.1f dB%s, tempo %.1f (%s), key %s, overflows %d, MIDI %r %s, "
+            "live: input %s, %s dBFS, gain %+.1f dB%s, tempo %.1f (%s), key %s, overflows %d, MIDI %s, "
             "%d sent, %d late (p99 %.2f ms)",
             repr(s["audio_input"]) if s["audio_input"] else "MISSING", s["level_db"], s["input_gain_db"],
             "" if self.calibrated else " (uncalibrated: run kelly-edge calibrate)", s["tempo_bpm"], s["tempo_source"],
-            s["key"], s["overflows"], s["midi_output"], "ok" if s["midi_connected"] else "MISSING", s["midi_sent"],
+            s["key"], s["overflows"], _ports_text(s), s["midi_sent"],
             s["midi_late"], late["p99"],
         )
         if clipped:
             log.warning("input clipping: %d hops in the last %.0f s (turn the interface gain down)", clipped,
                         self.status_every_s)
+
+
+def _port_status(sink: Any) -> dict[str, Any]:
+    """Each destination and each voice's port with its state, when the sink routes to several."""
+    if not isinstance(sink, MidiRouter):
+        return {}
+    ports = sink.ports()
+    return {"midi_ports": [p.as_dict() for p in ports],
+            "midi_voices": {v: {"port": p.name, "state": p.state} for p in ports for v in p.voices}}
+
+
+def _ports_text(s: dict[str, Any]) -> str:
+    """The status line's MIDI part: ``'x' ok``, or ``'x' (bass) ok, 'y' (melody+chord) MISSING``."""
+    ports = s.get("midi_ports") or []
+    if len(ports) <= 1:
+        return f"{s['midi_output']!r} {'ok' if s['midi_connected'] else 'MISSING'}"
+    return ", ".join(f"{p['port']!r} ({'+'.join(p['voices']) or 'clock'}) {'ok' if p['state'] == 'connected' else 'MISSING'}"
+                     for p in ports)

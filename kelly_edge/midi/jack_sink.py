@@ -126,8 +126,9 @@ class JackMidiOutput:
     """
 
     def __init__(self, *, port: str, virtual: bool = False, client_name: str = "kelly-edge-midi",
-                 queue: EventQueue | None = None) -> None:
+                 queue: EventQueue | None = None, key: str = "midi.port") -> None:
         self.want = port
+        self.key = key  # the config key that names the port, for messages
         self.virtual = virtual
         self.client_name = client_name
         self.name = f"{client_name}:out (virtual)" if virtual else (port or "first MIDI port")
@@ -206,7 +207,13 @@ class JackMidiOutput:
 
     # --- MidiOutput ---------------------------------------------------------------------------
     def open(self) -> None:
-        jack_owner.opening(self._open)
+        """Open the client (unless open) and connect to the synth's port. When that port is not
+        there the client stays open, unlinked, and DeviceError says so: :meth:`reopen` only looks
+        for the port again (a new JACK client per retry would re-sort the graph every 1.5 s)."""
+        if self._client is None:
+            jack_owner.opening(self._open)
+        if not self.virtual:
+            self._connect()
 
     def _open(self) -> None:
         jack = self._jack = _jack()
@@ -229,8 +236,6 @@ class JackMidiOutput:
             client.set_port_connect_callback(self._connection_changed)
             self._linked = False
             client.activate()
-            if not self.virtual:
-                self._connect()
         except BaseException:
             self._client = None
             jack_owner.forget(self)
@@ -241,7 +246,7 @@ class JackMidiOutput:
         return [p.name for p in self._client.get_ports(is_midi=True, is_input=True)]
 
     def _connect(self) -> None:
-        _, raw = choose_port(self._inputs(), self.want, what="output", key="midi.port", client_name=self.client_name)
+        _, raw = choose_port(self._inputs(), self.want, what="output", key=self.key, client_name=self.client_name)
         own = self._port.name
         try:
             if raw not in {p.name for p in self._client.get_all_connections(self._port)}:
@@ -272,11 +277,7 @@ class JackMidiOutput:
     def reopen(self) -> None:
         if self.server_gone:  # the client died with its server: a new one, once a server is back
             self.close()
-        if self._client is None:
-            self.open()
-            return
-        if not self.virtual:
-            self._connect()
+        self.open()
 
     def dead(self) -> bool:
         """The server went away and the client is still open (see jack_owner)."""

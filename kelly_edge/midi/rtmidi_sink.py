@@ -163,8 +163,10 @@ class RtMidiOutput:
     the process, the audio capture's included, for 0.5-1 s; opening a port does not.)
     """
 
-    def __init__(self, *, port: str, api: str = "alsa", virtual: bool = False, client_name: str = "kelly-edge") -> None:
+    def __init__(self, *, port: str, api: str = "alsa", virtual: bool = False, client_name: str = "kelly-edge",
+                 key: str = "midi.port") -> None:
         self.want = port
+        self.key = key  # the config key that names the port, for messages
         self.api = api
         self.virtual = virtual
         self.client_name = client_name
@@ -180,11 +182,14 @@ class RtMidiOutput:
             if self.virtual:
                 midi.open_virtual_port("out")
             else:
-                index, raw = choose_port(midi.get_ports(), self.want, what="output", key="midi.port",
+                index, raw = choose_port(midi.get_ports(), self.want, what="output", key=self.key,
                                          client_name=self.client_name)
                 midi.open_port(index, "out")
                 self._raw_name = raw
                 self.name = display_name(raw)
+        except DeviceError:  # the port is not there (yet): keep the client, a retry only looks again
+            self._midi = midi
+            raise
         except BaseException:
             if created:
                 midi.delete()
@@ -210,10 +215,11 @@ class RtMidiOutput:
 
     def close(self) -> None:
         midi, self._midi = self._midi, None
-        self._open = False
+        was_open, self._open = self._open, False
         if midi is not None:
             try:
-                midi.close_port()
+                if was_open:
+                    midi.close_port()
             finally:
                 midi.delete()
 
@@ -294,8 +300,11 @@ class ScheduledSink:
         thread_setup: Callable[[], object] | None = None,
         timeline: Any = None,
         setup: Iterable[bytes] = (),
+        connected: bool = True,
+        label: str = "",
     ) -> None:
         self.output = output
+        self.label = label  # who plays here, for the log lines ("bass"); "" = the box's one port
         self.setup = tuple(setup)
         self.timeline = timeline if timeline is not None else WallTimeline(
             output, to_wall=to_wall, latency_s=latency_s, clock=clock)
@@ -312,7 +321,9 @@ class ScheduledSink:
         self._panics = 0  # panics so far: a message popped before one is not sent after it
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.connected = True
+        self.connected = bool(connected)  # False: the port was missing at start (the watchdog looks for it)
+        self.since = clock()  # when ``connected`` last changed, on ``clock()``
+        self._ever_connected = self.connected
         self.closed = False
         self.tempos: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)  # recent changes
         # statistics (sender thread)
@@ -326,13 +337,15 @@ class ScheduledSink:
         self.first_note_on_wall: float | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Send the setup messages, start the sender and the hotplug watchdog threads."""
+    def start(self, *, setup_now: bool = True) -> None:
+        """Send the setup messages (unless the caller queues them with :meth:`send_setup`), start
+        the sender and the hotplug watchdog threads."""
         if self._threads:
             return
-        with self._port_lock:
-            for message in self.setup:
-                self._emit(message)
+        if self.connected and setup_now:
+            with self._port_lock:
+                for message in self.setup:
+                    self._emit(message)
         for target, name in ((self._sender, "kelly-midi-sender"), (self._watch, "kelly-midi-watch")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -369,6 +382,13 @@ class ScheduledSink:
     def set_tempo(self, t: float, bpm: float) -> None:
         self.tempos.append((t, float(bpm)))
 
+    def send_setup(self, t: float) -> None:
+        """Queue the setup messages (bank select, program change) for audio time ``t``. The live
+        loop does this on its first hop, after the start-up notes-off: by then a JACK port is
+        connected and the graph settled (what is written while it is re-sorted can be lost)."""
+        for message in self.setup:
+            self.send(t, message)
+
     # --- immediate output ---------------------------------------------------------------------
     def send_now(self, message: bytes) -> None:
         """Send at once, ahead of the queue (transport messages, panic)."""
@@ -397,6 +417,10 @@ class ScheduledSink:
     def late(self) -> int:
         """Messages that left more than 1 ms late (through JACK: written after their frame)."""
         return self._late + int(getattr(self.timeline, "late", 0))
+
+    def seconds_in_state(self) -> float:
+        """How long the port has been connected (or missing), on the sink's clock."""
+        return max(0.0, self._clock() - self.since)
 
     @property
     def queued(self) -> int:
@@ -508,17 +532,25 @@ class ScheduledSink:
                 return
             with self._port_lock:
                 self.connected = False
+                self.since = self._clock()
                 self.lost_count += 1
-            log.warning("MIDI output %r lost; retrying every %.1f s", self.output.name, self.retry_s)
+            log.warning("MIDI output %r%s lost; %s goes quiet, retrying every %.1f s", self.output.name, self._for(),
+                        self.label or "the box", self.retry_s)
             return
         try:
             with self._port_lock:
                 self.output.reopen()
                 self.connected = True
+                self.since = self._clock()
                 self._panic_locked()
                 for message in self.setup:  # a synth switched off and on again lost its sound
                     self._emit(message)
         except DeviceError:
             return
-        log.warning("MIDI output %r is back; sent all notes off", self.output.name)
+        again, self._ever_connected = self._ever_connected, True
+        log.warning("MIDI output %r%s %s; sent all notes off", self.output.name, self._for(),
+                    "is back" if again else "found")
+
+    def _for(self) -> str:
+        return f" ({self.label})" if self.label else ""
 

@@ -17,7 +17,9 @@ Layout (``SCHEMA_VERSION`` 1; every number a plain float/int, times in seconds, 
     tempo     {bpm, source, detected_bpm}
     models    {name: {enabled, held, status, why, confidence, top, runs, deferrals, failures}}
     timing    {hops, deadline_misses, budget_ms, window_hops, hop_ms {p50, p99, p999, max}}
-    audio, midi, last_error   from the live loop's extras (None when not given)
+    audio, midi, last_error   from the live loop's extras (None when not given); with one port per
+              synth ``midi`` also has ``ports`` [{port, want, key, voices, clock, state, since_s, sent,
+              late, dropped, lost, sounding, late_p99_ms}] and ``voices`` {voice: {port, state}}
 
 A model's ``enabled`` is its switch (footswitch, ``active.<name>``, preset): False while its part is
 muted or neutral; ``status``/``why`` say what plays it when on ("fallback", "disabled in the
@@ -145,6 +147,9 @@ def live_extras(live_status: Mapping[str, Any], *, backend: str | None = None,
     lateness = s.get("midi_lateness_ms")
     if isinstance(lateness, Mapping) and "p99" in lateness:
         midi["late_p99_ms"] = lateness["p99"]
+    if s.get("midi_ports"):  # one port per synth: each destination, and each voice's port and state
+        midi["ports"] = [dict(p) for p in s["midi_ports"]]
+        midi["voices"] = {v: dict(p) for v, p in s.get("midi_voices", {}).items()}
     extras: dict[str, Any] = {"audio": audio, "midi": midi, "last_error": str(last_error) if last_error else None}
     if s.get("tempo_source"):
         extras["tempo_source"] = s["tempo_source"]

@@ -135,7 +135,20 @@ def _render(snap: Mapping[str, Any], now: float) -> list[Line]:
     misses = int(_num(timing.get("deadline_misses")))
     lines.append(("warn" if misses else "", f"         deadline misses {misses} of {timing.get('hops', 0)} hops"))
     for label, key_ in (("Audio", "audio"), ("MIDI", "midi")):
-        text, ok = _device(snap.get(key_))
+        info = snap.get(key_)
+        ports = info.get("ports") if isinstance(info, Mapping) else None
+        if ports:  # one port per synth: a line each, naming its voices
+            for i, port in enumerate(ports):
+                port = _map(port)
+                who = "+".join(str(v) for v in port.get("voices", ())) or "clock only"
+                clock = " + clock" if port.get("clock") and port.get("voices") else ""
+                state = str(port.get("state", "unknown"))
+                ok = state == "connected"
+                text = (f'{who}{clock} -> "{port.get("port", "?")}"  sent {port.get("sent", 0)}  '
+                        f'late {port.get("late", 0)}  {state}' + ("" if ok else f' {_f(port.get("since_s"), ".0f")} s'))
+                lines.append(("" if ok else "warn", f"{label if i == 0 else '':<8} {text}"))
+            continue
+        text, ok = _device(info)
         lines.append(("" if ok else "warn", f"{label:<8} {text}"))
     err = snap.get("last_error")
     lines.append(("error" if err else "", f"Error    {err if err else 'none'}"))

@@ -104,8 +104,9 @@ class FakeCapture:
 class FakeOutput:
     """A MIDI output that records ``(monotonic time, message)``; ``plugged`` False = unplugged."""
 
-    def __init__(self, name: str = "fake synth") -> None:
+    def __init__(self, name: str = "fake synth", key: str = "midi.port") -> None:
         self.name = name
+        self.key = key  # the config key naming the port, as the real outputs take it
         self.sent: list[tuple[float, bytes]] = []
         self.plugged = True
         self.opens = 0
@@ -114,7 +115,7 @@ class FakeOutput:
 
     def open(self) -> None:
         if not self.plugged:
-            raise DeviceError(f"no MIDI output port matches midi.port {self.name!r}")
+            raise DeviceError(f"no MIDI output port matches {self.key} {self.name!r}")
         self.opens += 1
 
     def present(self) -> bool:

@@ -125,10 +125,11 @@ def test_port_names_match_by_substring_without_alsa_numbers() -> None:
 
 def test_the_voices_sounds_are_selected_at_start_and_after_every_reconnection(base: float) -> None:
     from kelly_edge.config.loader import parse_config
-    from kelly_edge.live.commands import _voice_setup
+    from kelly_edge.midi.router import plan_routes
 
     config = parse_config("generator:\n  bass:\n    program: 38\n    bank: 130\n  chord:\n    program: 5\n")
-    setup = _voice_setup(config)
+    (route,) = plan_routes(config)  # every voice on midi.port
+    setup = route.setup
     assert setup == [mm.program_change(1, 5), mm.control_change(2, 0, 1), mm.control_change(2, 32, 2),
                      mm.program_change(2, 38)]  # chord (channel 2), then bass (channel 3) with its bank
     out = FakeOutput()

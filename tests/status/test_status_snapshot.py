@@ -187,3 +187,28 @@ def test_live_loop_status_becomes_device_lines() -> None:
     assert audio_line[0] == "" and '"USB Audio CODEC"' in audio_line[1] and "48000 Hz" in audio_line[1]
     gone = live_extras({**live, "audio_input": None})
     assert gone["audio"]["state"] == "missing" and "device" not in gone["audio"]
+
+
+def test_one_port_per_synth_shows_each_voices_port_and_state() -> None:
+    from kelly_edge.status.snapshot import live_extras
+
+    ports = [
+        {"port": "poly synth:in", "want": "poly", "key": "midi.port", "voices": ["melody", "chord"], "clock": True,
+         "state": "connected", "since_s": 60.0, "sent": 900, "late": 0, "dropped": 0, "lost": 0, "sounding": 3,
+         "late_p99_ms": 0.0},
+        {"port": "bass synth:in", "want": "bass", "key": "generator.bass.port", "voices": ["bass"], "clock": False,
+         "state": "missing", "since_s": 12.0, "sent": 80, "late": 0, "dropped": 7, "lost": 1, "sounding": 0,
+         "late_p99_ms": 0.0},
+    ]
+    voices = {"melody": {"port": "poly synth:in", "state": "connected"},
+              "chord": {"port": "poly synth:in", "state": "connected"},
+              "bass": {"port": "bass synth:in", "state": "missing"}}
+    live = {"audio_input": "USB", "midi_output": "poly synth:in", "midi_connected": False, "midi_sent": 980,
+            "midi_late": 0, "midi_lateness_ms": {"p99": 0.0}, "midi_ports": ports, "midi_voices": voices}
+    extras = live_extras(live)
+    assert extras["midi"]["voices"] == voices and extras["midi"]["ports"] == ports
+    lines = render({"kind": "kelly-edge-status", "state": "running", "time": 0.0, **extras}, now=0.0)
+    start = next(i for i, (_, text) in enumerate(lines) if text.startswith("MIDI"))
+    (tag1, poly), (tag2, bass) = lines[start : start + 2]
+    assert tag1 == "" and poly.startswith("MIDI") and 'melody+chord + clock -> "poly synth:in"' in poly
+    assert tag2 == "warn" and 'bass -> "bass synth:in"' in bass and bass.endswith("missing 12 s")

@@ -173,8 +173,8 @@ def loop_follow(ref: Sequence[tuple[float, float, str]], loop_pass: Sequence[int
     """How the box's chord changes line up with the player's on a repeated progression.
 
     For each reference change after the warm-up (a chord of another family than the one before),
-    the box's matching change is its last change to that chord's family before the next reference
-    change, if the box was on that family by then; its offset is that change's time minus the
+    the box's matching change is its last change to that chord's family before the last quarter
+    of the chord, if the box was on that family by then (else it is missed); its offset is that change's time minus the
     player's (negative: early, e.g. from a wrong guess it kept). Changes are split by ``loop_pass``
     (0: the first pass, >= 1: later passes); ``loop_first_ok``/``loop_later_ok`` are ``(within
     LOOP_WINDOW_S, changes)``, ``loop_first_s``/``loop_later_s`` the median offsets (None: no change).
@@ -193,8 +193,10 @@ def loop_follow(ref: Sequence[tuple[float, float, str]], loop_pass: Sequence[int
         start, end, _ = ref[i]
         if start < WARM_UP_S or fam[i] == fam[i - 1] or fam[i][0] < 0:
             continue
-        # the box's chord changes up to the next reference change, and the one sounding before them
-        lo, hi = int(np.searchsorted(times, start - 0.5 * (start - ref[i - 1][0]))), int(np.searchsorted(times, end))
+        # the box's changes from a quarter of the chord before into the last quarter of this one
+        # (later ones belong to the next change), and the chord sounding before them
+        lo = int(np.searchsorted(times, start - 0.25 * (start - ref[i - 1][0])))
+        hi = int(np.searchsorted(times, end - 0.25 * (end - start)))
         span = marks[max(lo - 1, 0):hi]
         on_it = [t for t, f in span if f == fam[i]]
         right_at_end = bool(span) and span[-1][1] == fam[i]

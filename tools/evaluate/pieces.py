@@ -105,8 +105,9 @@ class Piece:
         return build_smf(events, initial_bpm=60.0)
 
 
-def beat_times(rng: np.random.Generator, bpm: float, n_beats: int, path: str) -> np.ndarray:
-    """Times of ``n_beats + 1`` beats (the last closes the piece) under a tempo path."""
+def beat_times(rng: np.random.Generator, bpm: float, n_beats: int, path: str, lead_in: float = 0.25) -> np.ndarray:
+    """Times of ``n_beats + 1`` beats (the last closes the piece) under a tempo path, the first
+    after ``lead_in`` seconds."""
     i = np.arange(n_beats, dtype=float)
     frac = i / max(n_beats - 1, 1)
     if path == "jump":  # a sudden change of 12-20 %, up or down, in the middle
@@ -121,7 +122,7 @@ def beat_times(rng: np.random.Generator, bpm: float, n_beats: int, path: str) ->
         local *= 1.0 + rng.normal(0.0, 0.015, n_beats)
     else:
         local = np.full(n_beats, bpm)
-    return np.concatenate([[0.0], np.cumsum(60.0 / local)]) + 0.25  # a quarter second lead-in
+    return np.concatenate([[0.0], np.cumsum(60.0 / local)]) + lead_in
 
 
 def degrees(tonic: int, major: bool) -> list[int]:
@@ -142,11 +143,13 @@ def _near(pc: int, centre: int) -> int:
 
 
 def make_piece(seed: int, *, seconds: float = 24.0, style: str | None = None, texture: str | None = None,
-               tempo_path: str | None = None, departure: int | None = None) -> Piece:
+               tempo_path: str | None = None, departure: int | None = None, on_grid: bool = False) -> Piece:
     """Piece number ``seed``: style, texture and tempo path cycle with the seed (so a run of seeds
     covers them all), key and tempo are drawn from it. ``departure``: in that pass of the loop
     (0 = the first), the player leaves it for two chords from the loop's second chord on
-    (:data:`DEPARTURE_NUMERALS`, each as long as the chord it replaces), then plays on in the loop."""
+    (:data:`DEPARTURE_NUMERALS`, each as long as the chord it replaces), then plays on in the loop.
+    ``on_grid``: the lead-in is one beat instead of a quarter second, so a box on a fixed grid at
+    the piece's (steady) tempo, started with the audio, has its beats on the player's."""
     rng = np.random.default_rng(seed)
     style = style or sorted(STYLES)[seed % len(STYLES)]
     texture = texture or sorted(TEXTURES)[(seed // len(STYLES) + seed) % len(TEXTURES)]
@@ -156,7 +159,7 @@ def make_piece(seed: int, *, seconds: float = 24.0, style: str | None = None, te
     bpm = float(rng.uniform(72, 144))
     prog_beats = sum(b for _, b in progression)
     n_beats = max(prog_beats, int(math.ceil(seconds * bpm / 60.0 / 4.0)) * 4)
-    beats = beat_times(rng, bpm, n_beats, tempo_path)
+    beats = beat_times(rng, bpm, n_beats, tempo_path, 60.0 / bpm if on_grid else 0.25)
     roles = TEXTURES[texture]
     channel = {"chords": 0, "bass": 1, "melody": 2}
     programs = {channel[r]: int(p) for r, p in roles.items() if r in channel and p is not None}
@@ -202,7 +205,7 @@ def make_piece(seed: int, *, seconds: float = 24.0, style: str | None = None, te
         b += length
     notes.sort()
     return Piece(
-        name=f"{style}-{texture}-{tempo_path}{'' if departure is None else f'-departs{departure}'}-{seed}", style=style, texture=texture, tempo_path=tempo_path,
+        name=f"{style}-{texture}-{tempo_path}{'' if departure is None else f'-departs{departure}'}{'-on_grid' if on_grid else ''}-{seed}", style=style, texture=texture, tempo_path=tempo_path,
         tonic=tonic, major=major, beats=tuple(float(t) for t in beats[:n_beats]),
         downbeats=tuple(float(t) for t in beats[:n_beats:4]), chords=tuple(chords),
         loop_pass=tuple(passes) if is_loop else None, notes=tuple(notes),

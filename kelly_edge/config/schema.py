@@ -486,7 +486,7 @@ class GeneratorConfig:
     progression_memory: bool = key(
         False,
         "learn a repeated 2-8 bar chord loop and strike its changes on the player's beat "
-        "(experimental: on the held-out accompaniments it does not yet beat plain recognition)",
+        "(off by default: it lifts majmin, but a prediction on a grid not yet locked to the player costs chord tones)",
     )
 
 

@@ -204,9 +204,14 @@ class RecognitionLag:
         self._s = self._decay * self._s + math.sin(a)
         self._n += 1
 
+    @property
+    def known(self) -> bool:
+        """Whether enough changes were heard to say (before that, :meth:`seconds` is the guess)."""
+        return self._n >= self.MIN_CHANGES
+
     def seconds(self, beat_s: float) -> float:
         """The lag in seconds at a beat of ``beat_s`` seconds."""
-        if self._n < self.MIN_CHANGES or not (self._c or self._s):
+        if not self.known or not (self._c or self._s):
             return self._initial_s
         phase_s = (math.atan2(self._s, self._c) / (2.0 * math.pi)) % 1.0 * beat_s
         return self._min_s + (phase_s - self._min_s) % beat_s

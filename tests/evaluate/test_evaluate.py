@@ -102,6 +102,8 @@ def test_notes_just_after_a_change_get_a_grace() -> None:
     chords = [(0.0, 6.0, "C:maj"), (6.0, 12.0, "A:min")]
     wrong_then_right = [(5.0, 64), (6.2, 64), (7.0, 69), (8.0, 71)]  # E in C; E just after the change; A; B
     assert metrics.chord_tone_counts(wrong_then_right, chords) == (2, 3)
+    on_the_change = [(5.97, 69), (5.9, 69)]  # A struck 30 ms before the change to Am: on it; 100 ms: not
+    assert metrics.chord_tone_counts(on_the_change, chords) == (0, 1)
 
 
 def test_every_box_chord_name_is_the_mir_eval_chord_of_the_same_notes() -> None:

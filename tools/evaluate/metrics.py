@@ -11,7 +11,8 @@ can follow), except the key, which is one label per piece.
 - ``chords_majmin``: mir_eval's majmin chord recognition of the box's chords, by duration.
 - ``tone_<voice>``: share of the voice's note-ons whose pitch class is in the reference chord
   sounding then; notes in the first :data:`GRACE_S` after a chord change and during N.C. are not
-  counted (a player needs a moment to hear a change).
+  counted (a player needs a moment to hear a change), nor notes struck on a change a hair early
+  (up to :data:`ON_BEAT_S` before it: they belong to the chord starting there, not the one ending).
 - ``on_beat``: share of the chord and bass voices' note-ons within :data:`ON_BEAT_S` of a reference
   beat (the melody plays between beats on purpose, so it is not counted here).
 - ``loop_*`` (pieces that repeat a 2-8 bar progression, :func:`loop_follow`): per chord change of
@@ -143,6 +144,8 @@ def chord_tone_counts(onsets: Sequence[tuple[float, int]], ref: Sequence[tuple[f
             continue
         i = int(np.searchsorted(starts, t, side="right")) - 1
         if i < 0 or t >= ref[i][1] or not pcs[i] or t - starts[i] < GRACE_S:
+            continue
+        if i + 1 < len(starts) and starts[i + 1] - t <= ON_BEAT_S:  # on the next change, a hair early
             continue
         total += 1
         hits += (pitch % 12) in pcs[i]

@@ -34,11 +34,13 @@ Voices (each on its configured channel and inside its configured ``[low, high]``
   instant (note-offs first). It is held until the next bar start.
 * **progression memory** (optional, :class:`progression.ProgressionMemory` given to the
   constructor; :meth:`Generator._anticipate`): each beat is told to it once recognition has caught
-  up with it (the chord heard half a beat plus :data:`RECOGNITION_LAG_S` after the beat's start);
-  once it has learnt a repeated loop, its prediction for a beat is played from the beat's first
-  step, so the loop's changes are struck on the player's beat instead of a recognition lag after
-  it. Recognition keeps running underneath: a heard chord that is neither the predicted one nor
-  the one before it (the player went elsewhere), or the old chord still heard a beat after the
+  up with it (the chord heard half a beat plus the recognition lag after the beat's start: the
+  lag is learnt, :class:`progression.RecognitionLag`, :data:`RECOGNITION_LAG_S` until then);
+  once it has learnt a repeated loop and recognition has confirmed one of its predicted changes,
+  its prediction for a beat is played from the beat's first step, so the loop's changes are
+  struck on the player's beat instead of a recognition lag after it. Recognition keeps running
+  underneath: a heard chord that is neither the predicted one nor the one before it (the player
+  went elsewhere), or the old chord still heard a beat after the
   predicted change (the player did not change), ends the prediction at once and the heard chord
   is played; the memory, told of that beat, drops the loop until it matches again.
 * **bass**: the chord root, in the lowest octave of the bass range, on beats 1 and 3, on chord
@@ -476,11 +478,12 @@ class Generator:
         beat, or ``heard`` (recognition) when there is none or it was given up.
 
         The memory is told each beat's chord once recognition has caught up with it (see
-        :data:`RECOGNITION_LAG_S`). A prediction is made on a beat's first step (planned before
-        the beat sounds), so a predicted change's note-on is on the grid's beat. It is given up,
-        for the beats until the memory has been told of this one, when ``heard`` is of another
-        family than the prediction and either not the chord played before the predicted change or
-        still that chord a beat after it (recognition has had its lag to catch up by then).
+        :data:`RECOGNITION_LAG_S`, :data:`HEARD_STEPS`). A prediction is made on a beat's first
+        step (planned before the beat sounds), so a predicted change's note-on is on the grid's
+        beat; it is played once :data:`PROGRESSION_TRUST` predicted changes have been heard. It is
+        given up, for the beats until the memory has been told of this one (and trust is lost),
+        when ``heard`` is of another family than the prediction and either not the chord before
+        the predicted change or still that chord a beat (at least the lag and two steps) after it.
         """
         memory = self._progression
         assert memory is not None
@@ -523,7 +526,8 @@ class Generator:
             if self._unconfirmed and heard != spec.NO_CHORD:  # recognition has heard the predicted change
                 self._unconfirmed = False
                 self._trust += 1
-        elif step_index - self._change_step >= max(4, int(math.ceil(lag_steps)) + 2) or not same_family(heard, self._before_change):
+        elif (step_index - self._change_step >= max(4, int(math.ceil(lag_steps)) + 2)
+              or not same_family(heard, self._before_change)):
             # the player went elsewhere, or did not change: recognition leads until the memory
             # has been told of this beat, and the loop must earn trust again
             self._predicted, self._unconfirmed, self._trust = -1, False, 0

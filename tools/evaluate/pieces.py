@@ -205,7 +205,8 @@ def make_piece(seed: int, *, seconds: float = 24.0, style: str | None = None, te
         b += length
     notes.sort()
     return Piece(
-        name=f"{style}-{texture}-{tempo_path}{'' if departure is None else f'-departs{departure}'}{'-on_grid' if on_grid else ''}-{seed}", style=style, texture=texture, tempo_path=tempo_path,
+        name=f"{style}-{texture}-{tempo_path}{'' if departure is None else f'-departs{departure}'}"
+             f"{'-on_grid' if on_grid else ''}-{seed}", style=style, texture=texture, tempo_path=tempo_path,
         tonic=tonic, major=major, beats=tuple(float(t) for t in beats[:n_beats]),
         downbeats=tuple(float(t) for t in beats[:n_beats:4]), chords=tuple(chords),
         loop_pass=tuple(passes) if is_loop else None, notes=tuple(notes),

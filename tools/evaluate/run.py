@@ -3,7 +3,7 @@
 Sets: ``full`` (the README table) is the judge's rendered pieces in two groups, ``rendered-dev``
 (seeds ``SEED_BASE + 0..21``, and :data:`DEV_LOOP_PIECES`: steady loops, some left once) and ``rendered-heldout`` (the seeds in ``heldout.txt``: never tune
 on them), plus ``real`` (the annotated recordings). ``small`` (the suite's) is three short dev
-pieces and two recordings.
+pieces, the first dev loop and two recordings.
 """
 
 from __future__ import annotations
@@ -125,6 +125,9 @@ def items(set_name: str, cache: Cache, groups: Iterable[str] | None = None) -> l
     if set_name == "small":
         pieces = [("rendered-dev", make_piece(s, seconds=SMALL_SECONDS, style=st, texture=tx, tempo_path=tp))
                   for s, st, tx, tp in SMALL_PIECES]
+        s, st, tx, d = DEV_LOOP_PIECES[0]  # a loop left once, for the loop rows
+        pieces.append(("rendered-dev", make_piece(s, seconds=DEV_LOOP_SECONDS, style=st, texture=tx, tempo_path="steady",
+                                                  departure=d)))
         recordings = annotated()[:SMALL_RECORDINGS]
     else:
         pieces = [("rendered-dev", make_piece(s)) for s in DEV_SEEDS]

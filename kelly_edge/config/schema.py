@@ -512,9 +512,9 @@ class GeneratorConfig:
     melody_density: float = key(1.0, "scales the groove's hit probabilities for the melody", lo=0, hi=2)
     temperature: float = key(0.7, "sampling temperature for the melody note choice", lo=0.05, hi=2)
     progression_memory: bool = key(
-        False,
-        "learn a repeated 2-8 bar chord loop and strike its changes on the player's beat "
-        "(experimental: on the held-out accompaniments it does not yet beat plain recognition)",
+        True,
+        "learn a repeated 2-8 bar chord loop and strike its changes on the player's beat instead of "
+        "a recognition lag after it (false: chords follow recognition only)",
     )
 
     RELATIONS: ClassVar[tuple[Relation, ...]] = (

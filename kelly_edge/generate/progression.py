@@ -21,6 +21,8 @@ microseconds); a prediction is a lookup. Nothing is allocated per call.
 
 from __future__ import annotations
 
+import math
+
 from kelly_edge.models import spec
 
 BEATS_PER_BAR = 4
@@ -45,6 +47,13 @@ def _family(index: int) -> int:
 
 
 _FAMILY = [_family(i) for i in range(spec.N_CHORD_CLASSES)]
+
+
+def same_family(a: int, b: int) -> bool:
+    """Whether chord classes ``a`` and ``b`` share a root and a triad (``C`` and ``C7`` do);
+    "no chord" (and anything outside the vocabulary) is of no family, not even its own."""
+    fa = _FAMILY[a] if 0 <= a < spec.N_CHORD_CLASSES else UNKNOWN
+    return fa != UNKNOWN and fa == (_FAMILY[b] if 0 <= b < spec.N_CHORD_CLASSES else UNKNOWN)
 
 
 class ProgressionMemory:
@@ -167,3 +176,42 @@ class ProgressionMemory:
             if run >= best_run and run >= LOCK_BEATS and (self._changes[p] >= 1 or 2 * run >= p):
                 best, best_run = p, run
         return best
+
+
+class RecognitionLag:
+    """How long recognition takes to hear a chord change, learnt from where in the beat the heard
+    changes fall.
+
+    Players change chord on a beat, so a change recognised ``d`` 16th steps after it shows up
+    ``d mod 4`` steps into a beat. The circular mean of those phases (recent changes weigh most)
+    gives the lag modulo a beat; the whole beats are taken so that the lag lies in
+    ``[min_s, min_s + a beat)`` (recognition needs at least ``min_s``; a lag of a beat or more
+    past that would leave the box a beat behind anyway). Until ``MIN_CHANGES`` changes have been
+    heard it is ``initial_s``. Cost: a few float operations per heard change.
+    """
+
+    MIN_CHANGES = 3
+
+    def __init__(self, *, initial_s: float = 0.4, min_s: float = 0.1, decay: float = 0.8) -> None:
+        self._initial_s, self._min_s, self._decay = float(initial_s), float(min_s), float(decay)
+        self._c = self._s = 0.0
+        self._n = 0
+
+    def heard_change(self, phase: float) -> None:
+        """A change was recognised ``phase`` (0..1) of a beat after the beat's start."""
+        a = 2.0 * math.pi * phase
+        self._c = self._decay * self._c + math.cos(a)
+        self._s = self._decay * self._s + math.sin(a)
+        self._n += 1
+
+    @property
+    def known(self) -> bool:
+        """Whether enough changes were heard to say (before that, :meth:`seconds` is the guess)."""
+        return self._n >= self.MIN_CHANGES
+
+    def seconds(self, beat_s: float) -> float:
+        """The lag in seconds at a beat of ``beat_s`` seconds."""
+        if not self.known or not (self._c or self._s):
+            return self._initial_s
+        phase_s = (math.atan2(self._s, self._c) / (2.0 * math.pi)) % 1.0 * beat_s
+        return self._min_s + (phase_s - self._min_s) % beat_s

@@ -63,10 +63,47 @@ def test_a_double_tempo_and_a_late_chord_are_misses() -> None:
     assert 0.3 < metrics.chords_majmin(PIECE.chords, late, PIECE.duration) < 0.7
 
 
+LOOP = make_piece(SEED_BASE + 600, seconds=40.0, style="pop", texture="block", tempo_path="steady", departure=2)
+
+
+def test_a_loop_piece_knows_its_passes_and_its_departure() -> None:
+    assert LOOP.loop_pass is not None and len(LOOP.loop_pass) == len(LOOP.chords)
+    assert LOOP.loop_pass[:4] == (0, 0, 0, 0) and LOOP.loop_pass[4:8] == (1, 1, 1, 1)
+    left = [i for i, p in enumerate(LOOP.loop_pass) if p < 0]
+    assert left == [9, 10]  # the third pass's second and third chords
+    loop = [lab for _, _, lab in LOOP.chords[:4]]
+    for i in left:  # neither the loop's chord there nor the one before
+        assert LOOP.chords[i][2] not in (loop[i % 4], LOOP.chords[i - 1][2])
+    after = [lab for _, _, lab in LOOP.chords[11:]]
+    assert len(after) >= 3 and after == (loop[3:] + loop * 2)[: len(after)]  # then the loop again
+    assert make_piece(SEED_BASE + 1).loop_pass is not None and make_piece(SEED_BASE + 0).loop_pass is None  # 12-bar blues
+
+
+def test_loop_changes_are_timed_against_the_players_and_a_departure_is_followed_or_not() -> None:
+    ref = reference_of(LOOP)
+    beat = LOOP.beats[1] - LOOP.beats[0]
+    on_time = metrics.score(ref, oracle(LOOP))
+    assert on_time["loop_later_s"] == pytest.approx(0.0) and on_time["loop_first_s"] == pytest.approx(0.0)
+    hits, total = on_time["loop_later_ok"]
+    assert hits == total >= 8 and on_time["departure_beat"] == (1, 1)
+    late = [(s + 0.4, lab) for s, _, lab in LOOP.chords]  # a recognition lag behind
+    scored = metrics.loop_follow(LOOP.chords, LOOP.loop_pass, ref.beats, late)
+    assert scored["loop_later_s"] == pytest.approx(0.4) and scored["loop_later_ok"] == (0, total)
+    assert scored["departure_beat"] == (1, 1)  # 0.4 s is within a beat (0.7 s)
+    loop = [lab for _, _, lab in LOOP.chords[:4]]
+    kept_on = [(s, loop[i % 4]) for i, (s, _, _) in enumerate(LOOP.chords)]  # never hears the departure
+    scored = metrics.loop_follow(LOOP.chords, LOOP.loop_pass, ref.beats, kept_on)
+    assert scored["departure_beat"] == (0, 1)
+    slow = [(s + 1.5 * beat if p < 0 else s, lab) for (s, _, lab), p in zip(LOOP.chords, LOOP.loop_pass)]
+    assert metrics.loop_follow(LOOP.chords, LOOP.loop_pass, ref.beats, slow)["departure_beat"] == (0, 1)
+
+
 def test_notes_just_after_a_change_get_a_grace() -> None:
     chords = [(0.0, 6.0, "C:maj"), (6.0, 12.0, "A:min")]
     wrong_then_right = [(5.0, 64), (6.2, 64), (7.0, 69), (8.0, 71)]  # E in C; E just after the change; A; B
     assert metrics.chord_tone_counts(wrong_then_right, chords) == (2, 3)
+    on_the_change = [(5.97, 69), (5.9, 69)]  # A struck 30 ms before the change to Am: on it; 100 ms: not
+    assert metrics.chord_tone_counts(on_the_change, chords) == (0, 1)
 
 
 def test_every_box_chord_name_is_the_mir_eval_chord_of_the_same_notes() -> None:

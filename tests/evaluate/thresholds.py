@@ -19,6 +19,10 @@ THRESHOLDS: dict[str, dict[str, float]] = {  # figure at 434d91a -> after the is
         "tone_bass": 0.9,  # 0.32 -> 1.00
         "tone_all": 0.85,  # 0.48 -> 0.95
         "on_beat": 0.35,  # 0.09 -> 0.43
+        # the dev loop left once (run.DEV_LOOP_PIECES[0], in the small set since the progression
+        # memory is on by default): the figure with the memory, then without it
+        "loop_later_ok": 0.1,  # 0.19 (0.00 without)
+        "departure_beat": 0.9,  # 1.00 (1.00 without)
     },
     "real": {
         "beat_f": 0.4,  # 0.26 -> 0.47

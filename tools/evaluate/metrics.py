@@ -11,9 +11,15 @@ can follow), except the key, which is one label per piece.
 - ``chords_majmin``: mir_eval's majmin chord recognition of the box's chords, by duration.
 - ``tone_<voice>``: share of the voice's note-ons whose pitch class is in the reference chord
   sounding then; notes in the first :data:`GRACE_S` after a chord change and during N.C. are not
-  counted (a player needs a moment to hear a change).
+  counted (a player needs a moment to hear a change), nor notes struck on a change a hair early
+  (up to :data:`ON_BEAT_S` before it: they belong to the chord starting there, not the one ending).
 - ``on_beat``: share of the chord and bass voices' note-ons within :data:`ON_BEAT_S` of a reference
   beat (the melody plays between beats on purpose, so it is not counted here).
+- ``loop_*`` (pieces that repeat a 2-8 bar progression, :func:`loop_follow`): per chord change of
+  the reference, the offset of the box's change to the same chord (box - player, seconds), in the
+  loop's first pass and from its second pass on: the median offset, and the share within
+  :data:`LOOP_WINDOW_S` (a change the box never makes is outside); ``departure_beat``: where the
+  player leaves the loop, whether the box was on the departing chord within a beat of it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ TEMPO_PIECE_SHARE = 0.9
 GRACE_S = 0.5
 ON_BEAT_S = 0.07
 VOICES = ("melody", "chord", "bass")
+LOOP_WINDOW_S = 0.06
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Reference:
     beats: np.ndarray | None = None
     key: str | None = None  # mir_eval key, e.g. "E minor"
     chords: Sequence[tuple[float, float, str]] | None = None  # (start, end, mir_eval label)
+    loop_pass: Sequence[int] | None = None  # per chord: its pass of a repeated loop (0 first), -1 a departure
 
 
 @dataclass
@@ -137,6 +145,8 @@ def chord_tone_counts(onsets: Sequence[tuple[float, int]], ref: Sequence[tuple[f
         i = int(np.searchsorted(starts, t, side="right")) - 1
         if i < 0 or t >= ref[i][1] or not pcs[i] or t - starts[i] < GRACE_S:
             continue
+        if i + 1 < len(starts) and starts[i + 1] - t <= ON_BEAT_S:  # on the next change, a hair early
+            continue
         total += 1
         hits += (pitch % 12) in pcs[i]
     return hits, total
@@ -151,6 +161,67 @@ def on_beat_counts(onsets: Sequence[float], ref_beats: np.ndarray) -> tuple[int,
     j = np.clip(np.searchsorted(beats, times), 1, beats.size - 1)
     nearest = np.minimum(np.abs(times - beats[j - 1]), np.abs(times - beats[j]))
     return int(np.count_nonzero(nearest <= ON_BEAT_S)), int(times.size)
+
+
+def chord_family(label: str) -> tuple[int, tuple[int, ...]]:
+    """Root and triad of a mir_eval label (``G:7`` is ``G:maj``'s): a change is matched by family."""
+    import mir_eval
+
+    root, bitmap, _ = mir_eval.chord.encode(label)
+    return int(root), tuple(int(b) for b in bitmap[:8])
+
+
+def loop_follow(ref: Sequence[tuple[float, float, str]], loop_pass: Sequence[int], beats: np.ndarray,
+                est: Sequence[tuple[float, str]]) -> dict[str, tuple[int, int] | float | None]:
+    """How the box's chord changes line up with the player's on a repeated progression.
+
+    For each reference change after the warm-up (a chord of another family than the one before),
+    the box's matching change is its last change to that chord's family before the last quarter
+    of the chord, if the box was on that family by then (else it is missed); its offset is that change's time minus the
+    player's (negative: early, e.g. from a wrong guess it kept). Changes are split by ``loop_pass``
+    (0: the first pass, >= 1: later passes); ``loop_first_ok``/``loop_later_ok`` are ``(within
+    LOOP_WINDOW_S, changes)``, ``loop_first_s``/``loop_later_s`` the median offsets (None: no change).
+    ``departure_beat``: ``(followed, departures)``; a departure (the first chord of a ``-1`` run) is
+    followed when the box is on its family within a beat of it (the beat: the reference beat
+    interval there), whatever it played before.
+    """
+    beat_times = np.asarray(beats, float)
+    fam = [chord_family(lab) for _, _, lab in ref]
+    marks = sorted((t, chord_family(lab)) for t, lab in est)
+    times = np.array([t for t, _ in marks], float)
+    offsets: dict[int, list[float]] = {0: [], 1: []}
+    missed = {0: 0, 1: 0}
+    followed = departures = 0
+    for i in range(1, len(ref)):
+        start, end, _ = ref[i]
+        if start < WARM_UP_S or fam[i] == fam[i - 1] or fam[i][0] < 0:
+            continue
+        # the box's changes from a quarter of the chord before into the last quarter of this one
+        # (later ones belong to the next change), and the chord sounding before them
+        lo = int(np.searchsorted(times, start - 0.25 * (start - ref[i - 1][0])))
+        hi = int(np.searchsorted(times, end - 0.25 * (end - start)))
+        span = marks[max(lo - 1, 0):hi]
+        on_it = [t for t, f in span if f == fam[i]]
+        right_at_end = bool(span) and span[-1][1] == fam[i]
+        if loop_pass[i] >= 0:
+            group = min(loop_pass[i], 1)
+            if right_at_end:
+                offsets[group].append(on_it[-1] - start)
+            else:
+                missed[group] += 1
+        elif loop_pass[i - 1] >= 0:  # the player leaves the loop here
+            j = int(np.clip(np.searchsorted(beat_times, start), 1, beat_times.size - 1))
+            beat_s = float(beat_times[j] - beat_times[j - 1])
+            departures += 1
+            k = int(np.searchsorted(times, start + beat_s, side="right")) - 1
+            followed += k >= 0 and marks[k][1] == fam[i]
+    out: dict[str, tuple[int, int] | float | None] = {}
+    for group, name in ((0, "first"), (1, "later")):
+        found = np.array(offsets[group], float)
+        out[f"loop_{name}_ok"] = (int(np.count_nonzero(np.abs(found) <= LOOP_WINDOW_S)), found.size + missed[group])
+        out[f"loop_{name}_s"] = float(np.median(found)) if found.size else None
+    out["departure_beat"] = (followed, departures) if departures else None
+    return out
 
 
 def score(ref: Reference, perf: Performance) -> dict[str, float | tuple[int, int] | None]:
@@ -173,6 +244,8 @@ def score(ref: Reference, perf: Performance) -> dict[str, float | tuple[int, int
             out[f"tone_{voice}"] = chord_tone_counts(notes, ref.chords)
             all_notes += notes
         out["tone_all"] = chord_tone_counts(all_notes, ref.chords)
+    if ref.chords is not None and ref.loop_pass is not None and ref.beats is not None and perf.chords is not None:
+        out.update(loop_follow(ref.chords, ref.loop_pass, ref.beats, perf.chords))
     if ref.beats is not None:
         rhythm = [t for v in ("chord", "bass", "all") for t, _ in perf.notes.get(v, [])]
         out["on_beat"] = on_beat_counts(rhythm, ref.beats)

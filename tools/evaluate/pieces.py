@@ -24,7 +24,7 @@ import numpy as np
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.smf import build_smf
 from kelly_edge.models import spec
-from tools.evaluate.metrics import label_pcs
+from tools.evaluate.metrics import chord_family, label_pcs
 
 SEED_BASE = 130_000  # the judge's seeds: piece i of a set is seed SEED_BASE + i
 HELDOUT_FILE = Path(__file__).with_name("heldout.txt")
@@ -63,6 +63,11 @@ TEXTURES: dict[str, dict[str, int | None]] = {
     "strings": {"chords": 48, "bass": 45, "melody": 40, "drums": None},  # pad, pizzicato, violin
 }
 TEMPO_PATHS = ("steady", "jump", "accelerando", "ritardando", "rubato")
+LOOP_BARS = (2, 8)
+"""A progression of this many bars (whole bars) is a loop: its passes are marked (``Piece.loop_pass``)."""
+DEPARTURE_NUMERALS = {True: ("ii", "iii", "IV", "vi", "V", "I"), False: ("iv", "v", "bVII", "bIII", "bVI", "i")}
+"""Chords a departing player takes, in order of preference (the first that is neither the loop's
+chord there nor the chord before it)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class Piece:
     beats: tuple[float, ...]
     downbeats: tuple[float, ...]
     chords: tuple[tuple[float, float, str], ...]  # (start, end, mir_eval label)
+    loop_pass: tuple[int, ...] | None  # per chord: its pass of the loop (0 first), -1 left the loop; None: no loop
     notes: tuple[tuple[float, float, int, int, int], ...]  # (on, off, wire channel, pitch, velocity)
     programs: dict[int, int] = field(default_factory=dict)  # wire channel -> GM program
     duration: float = 0.0
@@ -99,8 +105,9 @@ class Piece:
         return build_smf(events, initial_bpm=60.0)
 
 
-def beat_times(rng: np.random.Generator, bpm: float, n_beats: int, path: str) -> np.ndarray:
-    """Times of ``n_beats + 1`` beats (the last closes the piece) under a tempo path."""
+def beat_times(rng: np.random.Generator, bpm: float, n_beats: int, path: str, lead_in: float = 0.25) -> np.ndarray:
+    """Times of ``n_beats + 1`` beats (the last closes the piece) under a tempo path, the first
+    after ``lead_in`` seconds."""
     i = np.arange(n_beats, dtype=float)
     frac = i / max(n_beats - 1, 1)
     if path == "jump":  # a sudden change of 12-20 %, up or down, in the middle
@@ -115,7 +122,7 @@ def beat_times(rng: np.random.Generator, bpm: float, n_beats: int, path: str) ->
         local *= 1.0 + rng.normal(0.0, 0.015, n_beats)
     else:
         local = np.full(n_beats, bpm)
-    return np.concatenate([[0.0], np.cumsum(60.0 / local)]) + 0.25  # a quarter second lead-in
+    return np.concatenate([[0.0], np.cumsum(60.0 / local)]) + lead_in
 
 
 def degrees(tonic: int, major: bool) -> list[int]:
@@ -136,9 +143,13 @@ def _near(pc: int, centre: int) -> int:
 
 
 def make_piece(seed: int, *, seconds: float = 24.0, style: str | None = None, texture: str | None = None,
-               tempo_path: str | None = None) -> Piece:
+               tempo_path: str | None = None, departure: int | None = None, on_grid: bool = False) -> Piece:
     """Piece number ``seed``: style, texture and tempo path cycle with the seed (so a run of seeds
-    covers them all), key and tempo are drawn from it."""
+    covers them all), key and tempo are drawn from it. ``departure``: in that pass of the loop
+    (0 = the first), the player leaves it for two chords from the loop's second chord on
+    (:data:`DEPARTURE_NUMERALS`, each as long as the chord it replaces), then plays on in the loop.
+    ``on_grid``: the lead-in is one beat instead of a quarter second, so a box on a fixed grid at
+    the piece's (steady) tempo, started with the audio, has its beats on the player's."""
     rng = np.random.default_rng(seed)
     style = style or sorted(STYLES)[seed % len(STYLES)]
     texture = texture or sorted(TEXTURES)[(seed // len(STYLES) + seed) % len(TEXTURES)]
@@ -148,7 +159,7 @@ def make_piece(seed: int, *, seconds: float = 24.0, style: str | None = None, te
     bpm = float(rng.uniform(72, 144))
     prog_beats = sum(b for _, b in progression)
     n_beats = max(prog_beats, int(math.ceil(seconds * bpm / 60.0 / 4.0)) * 4)
-    beats = beat_times(rng, bpm, n_beats, tempo_path)
+    beats = beat_times(rng, bpm, n_beats, tempo_path, 60.0 / bpm if on_grid else 0.25)
     roles = TEXTURES[texture]
     channel = {"chords": 0, "bass": 1, "melody": 2}
     programs = {channel[r]: int(p) for r, p in roles.items() if r in channel and p is not None}
@@ -156,12 +167,20 @@ def make_piece(seed: int, *, seconds: float = 24.0, style: str | None = None, te
         programs[DRUMS] = 0
     notes: list[tuple[float, float, int, int, int]] = []
     chords: list[tuple[float, float, str]] = []
+    passes: list[int] = []
+    is_loop = prog_beats % 4 == 0 and LOOP_BARS[0] <= prog_beats // 4 <= LOOP_BARS[1]
     b = 0
     step = 0
     melody_pitch = 72 + tonic % 12 - (12 if tonic > 6 else 0)
     scale = degrees(tonic, major)
     while b < n_beats:
         numeral, length = progression[step % len(progression)]
+        loop_pass = step // len(progression)
+        if departure is not None and loop_pass == departure and step % len(progression) in (1, 2):
+            avoid = {chord_family(chord_label(tonic, numeral)), chord_family(chords[-1][2])}
+            numeral = next(n for n in DEPARTURE_NUMERALS[major] if chord_family(chord_label(tonic, n)) not in avoid)
+            loop_pass = -1
+        passes.append(loop_pass)
         step += 1
         length = min(length, n_beats - b)
         label = chord_label(tonic, numeral)
@@ -186,9 +205,11 @@ def make_piece(seed: int, *, seconds: float = 24.0, style: str | None = None, te
         b += length
     notes.sort()
     return Piece(
-        name=f"{style}-{texture}-{tempo_path}-{seed}", style=style, texture=texture, tempo_path=tempo_path,
+        name=f"{style}-{texture}-{tempo_path}{'' if departure is None else f'-departs{departure}'}"
+             f"{'-on_grid' if on_grid else ''}-{seed}", style=style, texture=texture, tempo_path=tempo_path,
         tonic=tonic, major=major, beats=tuple(float(t) for t in beats[:n_beats]),
-        downbeats=tuple(float(t) for t in beats[:n_beats:4]), chords=tuple(chords), notes=tuple(notes),
+        downbeats=tuple(float(t) for t in beats[:n_beats:4]), chords=tuple(chords),
+        loop_pass=tuple(passes) if is_loop else None, notes=tuple(notes),
         programs=programs, duration=float(beats[n_beats] + 1.0),
     )
 

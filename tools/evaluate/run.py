@@ -1,9 +1,9 @@
 """Run the evaluation: each set's material through each player, scored, pooled, tabled.
 
 Sets: ``full`` (the README table) is the judge's rendered pieces in two groups, ``rendered-dev``
-(seeds ``SEED_BASE + 0..21``) and ``rendered-heldout`` (the seeds in ``heldout.txt``: never tune
+(seeds ``SEED_BASE + 0..21``, and :data:`DEV_LOOP_PIECES`: steady loops, some left once) and ``rendered-heldout`` (the seeds in ``heldout.txt``: never tune
 on them), plus ``real`` (the annotated recordings). ``small`` (the suite's) is three short dev
-pieces and two recordings.
+pieces, the first dev loop and two recordings.
 """
 
 from __future__ import annotations
@@ -34,6 +34,15 @@ SMALL_PIECES = (  # (seed, style, texture, tempo path): a band, a strummed minor
     (SEED_BASE + 501, "issue", "strum", "jump"),
     (SEED_BASE + 502, "jazz", "solo_piano", "rubato"),
 )
+DEV_LOOP_PIECES = (  # (seed, style, texture, departure pass): steady loops played 4+ times, some left once
+    (SEED_BASE + 600, "pop", "block", 2),
+    (SEED_BASE + 601, "axis_minor", "strum", 2),
+    (SEED_BASE + 602, "doowop", "band", None),
+    (SEED_BASE + 603, "andalusian", "arpeggio", 2),
+    (SEED_BASE + 604, "canon", "solo_piano", None),
+    (SEED_BASE + 605, "issue", "strings", 2),
+)
+DEV_LOOP_SECONDS = 40.0
 SMALL_SECONDS = 16.0
 SMALL_RECORDINGS = 2
 RENDER_RATE = 22050
@@ -47,6 +56,11 @@ METRIC_ROWS = (  # (key, title): the table's rows, in order
     ("tone_bass", "chord tones: bass"),
     ("tone_all", "chord tones: all notes"),
     ("on_beat", "chord+bass note-ons on a beat (70 ms)"),
+    ("loop_first_s", "loop, 1st pass: median change offset (s)"),
+    ("loop_first_ok", "loop, 1st pass: changes within 60 ms"),
+    ("loop_later_s", "loop, 2nd pass on: median change offset (s)"),
+    ("loop_later_ok", "loop, 2nd pass on: changes within 60 ms"),
+    ("departure_beat", "loop departures followed within a beat"),
 )
 
 
@@ -83,7 +97,7 @@ def heldout_seeds() -> list[tuple[int, str]]:
 
 def reference_of(piece: Piece) -> Reference:
     return Reference(name=piece.name, duration=piece.duration, beats=np.array(piece.beats), key=piece.key,
-                     chords=piece.chords)
+                     chords=piece.chords, loop_pass=piece.loop_pass)
 
 
 def render_piece(piece: Piece, cache: Cache) -> Path:
@@ -111,9 +125,14 @@ def items(set_name: str, cache: Cache, groups: Iterable[str] | None = None) -> l
     if set_name == "small":
         pieces = [("rendered-dev", make_piece(s, seconds=SMALL_SECONDS, style=st, texture=tx, tempo_path=tp))
                   for s, st, tx, tp in SMALL_PIECES]
+        s, st, tx, d = DEV_LOOP_PIECES[0]  # a loop left once, for the loop rows
+        pieces.append(("rendered-dev", make_piece(s, seconds=DEV_LOOP_SECONDS, style=st, texture=tx, tempo_path="steady",
+                                                  departure=d)))
         recordings = annotated()[:SMALL_RECORDINGS]
     else:
         pieces = [("rendered-dev", make_piece(s)) for s in DEV_SEEDS]
+        pieces += [("rendered-dev", make_piece(s, seconds=DEV_LOOP_SECONDS, style=st, texture=tx, tempo_path="steady",
+                                                departure=d)) for s, st, tx, d in DEV_LOOP_PIECES]
         for seed, name in heldout_seeds():
             piece = make_piece(seed)
             if piece.name != name:

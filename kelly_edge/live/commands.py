@@ -35,6 +35,7 @@ from kelly_edge.midi.clock_out import ClockOut
 from kelly_edge.midi.file_output import FileOutput
 from kelly_edge.midi.jack_sink import JackMidiOutput, JackTimeline
 from kelly_edge.midi.rtmidi_sink import MidiOutput, RtMidiOutput, ScheduledSink
+from kelly_edge.midi.thru import JackThruInput, MidiThru, RtMidiThruInput, ThruFilter, ThruProcessor, as_bytes, thru_target
 from kelly_edge.service.notify import Notifier
 from kelly_edge.service.reload import ConfigWatcher
 from kelly_edge.tempo.source import TempoSource, make_tempo_source
@@ -322,13 +323,20 @@ def _build(
     log.info("audio input: %r (%s, %d Hz, %d ch)", box.capture.name, audio.backend, sample_rate, audio.channels)
 
     time_map = TimeMap(time.monotonic())
+    thru_proc: ThruProcessor | None = None
+    if config.midi.thru_port:
+        if midi_file is not None:
+            log.warning("midi.thru_port is not used with --midi-out (a file has no player to pass through)")
+        else:
+            thru_proc = ThruProcessor(ThruFilter.from_config(config.midi))
 
     def open_midi() -> MidiOutput:
         output: MidiOutput
         if midi_file is not None:
             output = FileOutput(midi_file, to_audio=time_map.to_audio, bpm=float(config.tempo.bpm))
-        elif midi_api == "jack":  # our own JACK port, written at each event's frame
-            output = JackMidiOutput(port=config.midi.port, virtual=virtual, client_name=f"{CLIENT_NAME}-midi")
+        elif midi_api == "jack":  # our own JACK port, written at each event's frame (thru merged there)
+            output = JackMidiOutput(port=config.midi.port, virtual=virtual, client_name=f"{CLIENT_NAME}-midi",
+                                    thru=thru_proc, thru_port=config.midi.thru_port)
         else:
             output = RtMidiOutput(port=config.midi.port, api=midi_api, virtual=virtual, client_name=CLIENT_NAME)
         output.open()
@@ -365,20 +373,46 @@ def _build(
         log.warning("input %r is uncalibrated (run kelly-edge calibrate while playing); loudness cues may be off",
                     box.capture.name)
     clock_out = ClockOut(sink, engine.grid) if config.midi.clock_out else None
+    thru = _thru(config, thru_proc, box.output, sink)
     loop = LiveLoop(
         engine, sink, ring=ring, capture=box.capture, open_capture=reopen, tempo=tempo, time_map=time_map,
         clock_out=clock_out, gate=gate, retry_s=RETRY_S, realtime_priority=priority, calibrated=cal is not None,
-        follow_frames=follow,
+        follow_frames=follow, thru=thru,
     )
+    if thru is not None and thru.voice is not None:
+        voice, generator = thru.voice, engine.generator
+        loop.on_hop.append(lambda: thru.follow_voice(generator.voice_enabled(voice)))
     box.capture = None  # the loop owns them now
     box.output = None
     box.tempo = None
     time_map.offset = time.monotonic()  # audio time 0 is now
     sink.start()
+    if thru is not None:
+        thru.start()
     rt.settle_after_startup()
     log.info("live: listening (tempo %.1f BPM from %s); SIGTERM or Ctrl-C stops with every note off",
              engine.grid.bpm, tempo.name)
     return loop
+
+
+def _thru(config: Any, processor: ThruProcessor | None, output: Any, sink: ScheduledSink) -> MidiThru | None:
+    """The run's MIDI thru (None when ``midi.thru_port`` is off): through the JACK client's own thru
+    port with ``midi.backend: jack``, else a python-rtmidi input whose messages join ``sink``.
+
+    ``thru_target(config)`` names the output it goes to; every voice shares ``midi.port`` (the one
+    ``sink``) for now: with one output per voice, pick the sink of that port here."""
+    if processor is None:
+        return None
+    target = thru_target(config)
+    voice = None if config.midi.thru_to == "port" else str(config.midi.thru_to)
+    source: Any
+    if isinstance(output, JackMidiOutput):
+        source = JackThruInput(output)
+    else:
+        source = RtMidiThruInput(processor, lambda message, status: sink.send_through(as_bytes(message, status)),
+                                 port=config.midi.thru_port, api=config.midi.backend, client_name=f"{CLIENT_NAME}-thru")
+    log.debug("MIDI thru %r -> output %r", config.midi.thru_port, target or "first port")
+    return MidiThru(processor, source, sink, voice=voice, retry_s=RETRY_S)
 
 
 def _write_report(path: str, loop: LiveLoop, wall_s: float) -> None:

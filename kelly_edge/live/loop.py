@@ -114,6 +114,7 @@ class LiveLoop:
         calibrated: bool = False,
         clock: Callable[[], float] = time.monotonic,
         follow_frames: Callable[[float, int | None], None] | None = None,
+        thru: Any = None,
     ) -> None:
         self.engine = engine
         self.sink = sink
@@ -131,6 +132,7 @@ class LiveLoop:
         self.calibrated = calibrated
         self._clock = clock
         self._follow_frames = follow_frames  # the JACK MIDI timeline follows the capture's frame anchor
+        self.thru = thru  # MIDI thru (kelly_edge.midi.thru.MidiThru): closed before the last panic
         self.stats = LiveStats()
         self.on_hop: list[Callable[[], None]] = []  # run on the processing thread after each hop
         self.error: BaseException | None = None
@@ -390,6 +392,11 @@ class LiveLoop:
                         CLOSE_TIMEOUT_S)
 
     def _shutdown(self, proc: threading.Thread) -> None:
+        if self.thru is not None:  # the player's notes stop passing; the sink's close releases them
+            try:
+                self.thru.close()
+            except Exception as err:
+                log.debug("closing MIDI thru: %s", err)
         self._stop_proc.set()
         proc.join(timeout=2.0)
         if not proc.is_alive():
@@ -434,6 +441,7 @@ class LiveLoop:
             "midi_sent": sink.sent,
             "midi_late": sink.late,
             "midi_lateness_ms": sink.lateness_ms(),
+            "midi_thru": self.thru.status() if self.thru is not None else None,
         }
 
     def _log_status(self) -> None:

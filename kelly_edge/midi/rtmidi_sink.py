@@ -309,6 +309,7 @@ class ScheduledSink:
         self._cond = threading.Condition()
         self._port_lock = threading.Lock()
         self._active = ActiveNotes()
+        self._players: list[Any] = []  # thru inputs' PlayerNotes: released with the box's notes
         self._panics = 0  # panics so far: a message popped before one is not sent after it
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -375,6 +376,25 @@ class ScheduledSink:
         with self._port_lock:
             self._emit(message)
 
+    def send_through(self, message: bytes) -> None:
+        """A controller's whole message passed through (MIDI thru), at once and ahead of the queue;
+        not counted as the box's note (its player's notes are tracked by :meth:`add_player`)."""
+        with self._port_lock:
+            self._emit(message, track=False)
+
+    def add_player(self, notes: Any) -> None:
+        """Release ``notes`` (a :class:`~kelly_edge.midi.thru.PlayerNotes`: ``release_messages()``)
+        with the box's own on every panic, reconnection and close."""
+        if notes not in self._players:
+            self._players.append(notes)
+
+    def release_player(self, notes: Any) -> None:
+        """Note-offs (and pedal up) now for the notes a player holds through thru, and only those."""
+        with self._port_lock:
+            if self.connected:
+                for message in notes.release_messages():
+                    self._emit(message, track=False)
+
     def panic(self) -> None:
         """Drop everything queued; note-off every sounding note; CC123, CC120, CC64 0 on every channel used."""
         with self._cond:
@@ -392,6 +412,9 @@ class ScheduledSink:
             self._emit(msg)
         if self.connected:
             self._active.clear()
+            for notes in self._players:  # the player's notes through thru (not sent while gone:
+                for msg in notes.release_messages():  # they are released on reconnection)
+                    self._emit(msg, track=False)
 
     @property
     def late(self) -> int:
@@ -407,9 +430,9 @@ class ScheduledSink:
         """Notes this sink sent a note-on for and no note-off yet."""
         return self._active.count
 
-    def _emit(self, message: bytes, due: Any = None) -> bool:
+    def _emit(self, message: bytes, due: Any = None, *, track: bool = True) -> bool:
         """Send one message to the device (port lock held), at once or (``due`` given) through the
-        timeline; track notes; False when it could not go."""
+        timeline; track the box's notes (``track``); False when it could not go."""
         if not self.connected:
             self.dropped += 1
             return False
@@ -423,8 +446,9 @@ class ScheduledSink:
             self.dropped += 1
             log.debug("MIDI send failed: %s", err)
             return False
-        self._active.observe(message)
-        self.sent += 1
+        if track:
+            self._active.observe(message)
+            self.sent += 1
         return True
 
     # --- the sender thread --------------------------------------------------------------------

@@ -210,6 +210,9 @@ class RtMidiOutput:
 
     def close(self) -> None:
         midi, self._midi = self._midi, None
+        if midi is not None and self._open and self.api == "jack":
+            time.sleep(0.03)  # python-rtmidi's JACK port writes from a ring in the next periods: the
+            # shutdown panic's note-offs are still in it (ALSA hands them to the sequencer at once)
         self._open = False
         if midi is not None:
             try:

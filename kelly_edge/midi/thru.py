@@ -430,8 +430,10 @@ class MidiThru:
         try:
             self.source.open()
         except DeviceError as err:
+            problem = str(err) if "midi.thru_port" in str(err) else f"midi.thru_port {self.source.name!r}: {err}"
             log.warning("MIDI thru: %s; set midi.thru_port to a MIDI input from kelly-edge devices, or plug "
-                        "the controller in (thru starts when it appears, retrying every %.1f s)", err, self.retry_s)
+                        "the controller in (thru starts when it appears, retrying every %.1f s)", problem,
+                        self.retry_s)
         else:
             self.connected = True
             log.info("MIDI thru: %r -> the box's MIDI output", self.source.name)

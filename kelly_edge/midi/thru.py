@@ -28,6 +28,7 @@ Which output the thru goes to is :func:`thru_target`, the one place that decides
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
@@ -51,6 +52,7 @@ _DATA_AFTER = bytes(
     (_CHANNEL_DATA.get(s & 0xF0, 0) if s < 0xF0 else _COMMON_DATA.get(s, 0)) if s >= 0x80 else 0
     for s in range(256)
 )
+_STATUS_BYTE = re.compile(rb"[\x80-\xff]")
 _ONE_BYTE = tuple(memoryview(bytes((b,))) for b in range(256))  # real-time messages, preallocated
 
 Writer = Callable[[memoryview, int], None]
@@ -84,31 +86,43 @@ class MidiParser:
         self._sysex = self._overflow = False
 
     def feed(self, data: Any, emit: Callable[[memoryview], None]) -> None:
-        """Parse ``data`` (bytes, bytearray, memoryview or a list of ints), emitting whole messages."""
+        """Parse ``data`` (bytes, bytearray or a byte memoryview), emitting whole messages.
+
+        A sysex's data bytes are found and copied in one block (a regular-expression search for
+        the next status byte and a slice copy), not byte by byte: a 64 KiB patch dump read in the
+        JACK process callback must not take the period's time.
+        """
         buf = self._buf
-        for b in data:
+        size = len(data)
+        i = 0
+        while i < size:
+            if self._sysex:
+                found = _STATUS_BYTE.search(data, i)
+                end = found.start() if found is not None else size
+                if end > i:
+                    k = min(end - i, self._cap - self._n)
+                    if k < end - i:
+                        self._overflow = True
+                    if k > 0:
+                        self._view[self._n : self._n + k] = data[i : i + k]
+                        self._n += k
+                    i = end
+                    continue
+            b = data[i]
+            i += 1
             if b >= 0xF8:  # real-time: anywhere, even inside a sysex or between a status and its data
                 if b == 0xF9 or b == 0xFD:
                     self.garbage += 1
                 else:
                     emit(_ONE_BYTE[b])
                 continue
-            if self._sysex:
-                if b < 0x80:
-                    if self._n < self._cap:
-                        buf[self._n] = b
-                        self._n += 1
-                    else:
-                        self._overflow = True
-                    continue
+            if self._sysex:  # a status byte ends the sysex
                 if b == EOX:
-                    if self._overflow:
+                    if self._overflow or self._n >= self._cap:
                         self.sysex_dropped += 1
-                    elif self._n < self._cap:
+                    else:
                         buf[self._n] = EOX
                         emit(self._view[: self._n + 1])
-                    else:
-                        self.sysex_dropped += 1
                     self._sysex = self._overflow = False
                     self._n = 0
                     continue
@@ -330,7 +344,7 @@ class RtMidiThruInput:
     def _on_message(self, event: tuple[list[int], float], data: Any = None) -> None:
         message, _ = event
         if message:
-            self.processor.feed(message, self._write)
+            self.processor.feed(bytes(message), self._write)
 
     def open(self) -> None:
         from kelly_edge.midi.rtmidi_sink import _new, choose_port, display_name
@@ -395,6 +409,11 @@ class JackThruInput:
     def reopen(self) -> None:
         self.output.connect_thru()
 
+    @property
+    def lost(self) -> int:
+        """Whole messages the JACK port could not take (its buffer full in that period)."""
+        return int(self.output.thru_lost) + int(self.output.stage.overflow)
+
     def close(self) -> None:
         """Nothing of its own to close: the output's client goes with the sink."""
 
@@ -422,6 +441,7 @@ class MidiThru:
         self.connected = False
         self.losses = 0
         self._voice_on = True
+        self._lost_logged = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         sink.add_player(processor.notes)
@@ -449,6 +469,7 @@ class MidiThru:
 
     def check(self) -> None:
         """One watchdog step: a lost controller releases the player's notes; one that is back resumes."""
+        self._report_losses()
         if self.connected:
             if self.source.present():
                 return
@@ -465,6 +486,14 @@ class MidiThru:
             return
         self.connected = True
         log.warning("MIDI thru input %r is back", self.source.name)
+
+    def _report_losses(self) -> None:
+        """One line the first time a sysex was too long or a message did not fit the output."""
+        lost = self.processor.parser.sysex_dropped + int(getattr(self.source, "lost", 0))
+        if lost and not self._lost_logged:
+            self._lost_logged = True
+            log.warning("MIDI thru: %d message(s) not passed (a sysex over %d bytes, or more than a JACK period "
+                        "holds); the rest passes", lost, MAX_SYSEX)
 
     def follow_voice(self, on: bool) -> None:
         """Told each hop whether the voice thru plays through is on; switching it off releases the
@@ -490,4 +519,5 @@ class MidiThru:
         p = self.processor
         return {"input": self.source.name, "connected": self.connected, "passed": p.passed, "filtered": p.filtered,
                 "garbage_bytes": p.parser.garbage, "sysex_dropped": p.parser.sysex_dropped,
-                "player_sounding": p.notes.sounding, "losses": self.losses}
+                "player_sounding": p.notes.sounding, "losses": self.losses,
+                "not_passed": p.parser.sysex_dropped + int(getattr(self.source, "lost", 0))}

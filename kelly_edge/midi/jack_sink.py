@@ -317,7 +317,7 @@ class JackMidiOutput:
                 self._connect()
             if self._thru_in is not None:
                 try:
-                    self.connect_thru()
+                    self._connect_thru()  # already on the owner thread
                 except DeviceError as err:  # the controller may come later: MidiThru retries
                     log.debug("MIDI thru: %s", err)
         except BaseException:
@@ -343,7 +343,11 @@ class JackMidiOutput:
 
     def connect_thru(self) -> None:
         """Connect the controller's MIDI output (``midi.thru_port``) to our thru port; DeviceError
-        while it is missing. Safe from any thread (a connection, not a client open/close)."""
+        while it is missing. From any thread: it runs on the JACK owner thread, so it never meets
+        the client being closed or replaced (after a JACK restart) half-way."""
+        on_jack_thread(self._connect_thru)
+
+    def _connect_thru(self) -> None:
         client = self._client
         if client is None or self.server_gone or self._thru_in is None:
             raise DeviceError("no JACK server is running for MIDI thru")

@@ -324,3 +324,49 @@ def test_live_box_with_a_missing_controller_says_so_once_and_plays(tmp_path: Pat
     lines = [line for line in box.lines if "midi.thru_port" in line]
     assert len(lines) == 1 and "no-such-keyboard" in lines[0] and "kelly-edge devices" in lines[0], box.lines
     assert any(mm.is_note_on(m) for _, m in synth.messages())
+
+
+@pytest.mark.slow
+def test_thru_comes_back_after_jackd_is_killed_and_restarted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The restart test's fixed server, 5 times: the box's new JACK client gets its thru port
+    connected to the controller again (when it is opened, or by the thru watchdog on the JACK owner
+    thread; which one comes first varies, so the log lines are not counted) without a crash."""
+    from tests.live.test_live_jack_restart import SERVER, Jackd, _drop
+
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", SERVER)
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    server = Jackd(tmp_path / "jackd.log")
+    server.start()
+    player, synth, keys = Player(), Synth(), Keys()
+    audio = np.tile(demo_samples(48000, 8.0), 3)
+    player.play(audio)
+    box = Box(_config(tmp_path, thru_channel=5))
+    try:
+        assert wait_until(lambda: box.has("listening") or box.proc.poll() is not None, 60), box.lines
+        for restart in range(6):
+            if restart:
+                server.kill()
+                for client in (player, synth, keys):
+                    _drop(client._client)
+                time.sleep(0.3)
+                server.start()
+                player, synth, keys = Player(), Synth(), Keys()
+                player.play(audio)
+            note = bytes([0x90, 0x30 + restart, 0x40])
+
+            def passed() -> bool:
+                if keys.idle:
+                    keys.play((0, note), (10, bytes([0x80, note[1], 0])))
+                return bytes([0x94, note[1], 0x40]) in [m for _, m in synth.messages()] or box.proc.poll() is not None
+
+            assert wait_until(passed, 30, step=0.1), (restart, box.lines[-10:])
+            assert box.proc.poll() is None, (restart, "\n".join(box.lines[-40:]))
+        code = box.terminate()
+    finally:
+        if box.proc.poll() is None:
+            box.proc.kill()
+        for client in (player, synth, keys):
+            _drop(client._client)
+        server.kill()
+    assert code == 0, box.lines[-20:]
+    assert not any("Traceback" in line or "Fatal" in line for line in box.lines), box.lines

@@ -403,3 +403,21 @@ def test_generator_says_whether_a_voice_plays() -> None:
     assert not gen.voice_enabled("bass")
     with pytest.raises(ValueError):
         gen.voice_enabled("drums")
+
+
+def test_the_status_snapshot_shows_the_thru_state() -> None:
+    from kelly_edge.status.snapshot import live_extras
+
+    thru, source, _, sink = _owner()
+    thru.start()
+    try:
+        source.play(b"\x90\x3c\x64\xf8")
+        extras = live_extras({"midi_connected": True, "midi_thru": thru.status()}, backend="jack",
+                             sample_rate=48000, last_error=None)
+    finally:
+        thru.close()
+        sink.close()
+    shown = extras["midi"]["thru"]
+    assert shown["input"] == "fake keys" and shown["connected"] is True
+    assert shown["passed"] == 1 and shown["filtered"] == 1 and shown["player_sounding"] == 1
+    assert "thru" not in live_extras({"midi_thru": None}, backend="jack", sample_rate=48000, last_error=None)["midi"]

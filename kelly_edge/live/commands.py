@@ -35,7 +35,9 @@ from kelly_edge.midi.clock_out import ClockOut
 from kelly_edge.midi.file_output import FileOutput
 from kelly_edge.midi.jack_sink import JackMidiOutput, JackTimeline
 from kelly_edge.midi.rtmidi_sink import MidiOutput, RtMidiOutput, ScheduledSink
-from kelly_edge.midi.thru import JackThruInput, MidiThru, RtMidiThruInput, ThruFilter, ThruProcessor, as_bytes, thru_target
+from kelly_edge.midi.thru import (
+    JackThruInput, MidiThru, ThruFilter, ThruProcessor, as_bytes, rtmidi_thru_input, thru_target,
+)
 from kelly_edge.service.notify import Notifier
 from kelly_edge.service.reload import ConfigWatcher
 from kelly_edge.tempo.source import TempoSource, make_tempo_source
@@ -409,7 +411,7 @@ def _thru(config: Any, processor: ThruProcessor | None, output: Any, sink: Sched
     if isinstance(output, JackMidiOutput):
         source = JackThruInput(output)
     else:
-        source = RtMidiThruInput(processor, lambda message, status: sink.send_through(as_bytes(message, status)),
+        source = rtmidi_thru_input(processor, lambda message, status: sink.send_through(as_bytes(message, status)),
                                  port=config.midi.thru_port, api=config.midi.backend, client_name=f"{CLIENT_NAME}-thru")
     log.debug("MIDI thru %r -> output %r", config.midi.thru_port, target or "first port")
     return MidiThru(processor, source, sink, voice=voice, retry_s=RETRY_S)

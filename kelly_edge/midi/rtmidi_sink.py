@@ -221,6 +221,72 @@ class RtMidiOutput:
                 midi.delete()
 
 
+class RtMidiInput:
+    """A python-rtmidi input port on ``api``, chosen by name substring (``key``: the config key that
+    named it, for the error line); each message goes to ``on_message(message, delta_s)`` on
+    python-rtmidi's input thread (``message`` a list of ints, ``delta_s`` since the previous one,
+    as the MIDI system stamped it). ``ignore``: python-rtmidi's ``ignore_types`` flags.
+
+    As with :class:`RtMidiOutput`, the python-rtmidi client is made once and kept; :meth:`reopen`
+    (after an unplug) only closes and opens the port.
+    """
+
+    def __init__(self, *, port: str, api: str, key: str, on_message: Callable[[list[int], float], None],
+                 client_name: str, port_name: str = "in", sysex: bool = True, timing: bool = True,
+                 active_sense: bool = True) -> None:
+        self.want = port
+        self.api = api
+        self.key = key
+        self.client_name = client_name
+        self.port_name = port_name
+        self.name = port or "first MIDI input"
+        self._on_message = on_message
+        self._ignore = {"sysex": not sysex, "timing": not timing, "active_sense": not active_sense}
+        self._midi: Any = None
+        self._raw = ""
+
+    def _callback(self, event: tuple[list[int], float], data: Any = None) -> None:
+        message, delta = event
+        if message:
+            self._on_message(message, delta)
+
+    def open(self) -> None:
+        created = self._midi is None
+        midi = _new("in", self.api, self.client_name) if created else self._midi
+        try:
+            index, raw = choose_port(midi.get_ports(), self.want, what="input", key=self.key,
+                                     client_name=self.client_name)
+            midi.ignore_types(**self._ignore)
+            midi.open_port(index, self.port_name)
+        except BaseException:
+            if created:
+                midi.delete()
+            raise
+        self._midi = midi
+        self._raw = raw
+        self.name = display_name(raw)
+        midi.set_callback(self._callback)
+
+    def present(self) -> bool:
+        return self._midi is not None and bool(self._raw) and self._raw in self._midi.get_ports()
+
+    def reopen(self) -> None:
+        if self._midi is not None and self._raw:
+            self._raw = ""
+            self._midi.cancel_callback()
+            self._midi.close_port()
+        self.open()
+
+    def close(self) -> None:
+        midi, self._midi = self._midi, None
+        if midi is not None:
+            try:
+                midi.cancel_callback()
+                midi.close_port()
+            finally:
+                midi.delete()
+
+
 # --- the scheduled sink -----------------------------------------------------------------------
 
 

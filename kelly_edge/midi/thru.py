@@ -19,7 +19,7 @@
   a writer. It is called from python-rtmidi's input thread (ALSA) or from the JACK process callback
   (``midi.backend: jack``, where the controller's port is an input port of the box's own JACK MIDI
   client: :class:`~kelly_edge.midi.jack_sink.JackMidiOutput`), so it allocates no buffer.
-* :class:`MidiThru` owns a run's thru: its input (:class:`RtMidiThruInput`, or the JACK client's
+* :class:`MidiThru` owns a run's thru: its input (:func:`rtmidi_thru_input`, or the JACK client's
   thru port), the hot-plug watchdog, and the releases through the sink.
 
 Which output the thru goes to is :func:`thru_target`, the one place that decides it.
@@ -321,69 +321,15 @@ class ThruSource(Protocol):
     def close(self) -> None: ...
 
 
-class RtMidiThruInput:
-    """A python-rtmidi input port (ALSA, or JACK through python-rtmidi) chosen by name substring,
-    whose messages go through ``processor`` to ``write`` on python-rtmidi's input thread.
+def rtmidi_thru_input(processor: ThruProcessor, write: Writer, *, port: str, api: str,
+                      client_name: str = "kelly-edge-thru") -> Any:
+    """The controller's port through python-rtmidi (ALSA, or JACK through python-rtmidi): every
+    message, sysex, clock and active sensing included (the processor filters, so nothing is lost
+    inside python-rtmidi), fed to ``processor`` on python-rtmidi's input thread."""
+    from kelly_edge.midi.rtmidi_sink import RtMidiInput
 
-    The python-rtmidi client is made once and kept (as :class:`~kelly_edge.midi.rtmidi_sink.RtMidiOutput`
-    does); a replug only closes and opens the port. Sysex, clock and active sensing are all taken
-    in (the processor filters), so nothing is lost inside python-rtmidi.
-    """
-
-    def __init__(self, processor: ThruProcessor, write: Writer, *, port: str, api: str,
-                 client_name: str = "kelly-edge-thru") -> None:
-        self.processor = processor
-        self.want = port
-        self.api = api
-        self.client_name = client_name
-        self.name = port
-        self._write = write
-        self._midi: Any = None
-        self._raw = ""
-
-    def _on_message(self, event: tuple[list[int], float], data: Any = None) -> None:
-        message, _ = event
-        if message:
-            self.processor.feed(bytes(message), self._write)
-
-    def open(self) -> None:
-        from kelly_edge.midi.rtmidi_sink import _new, choose_port, display_name
-
-        created = self._midi is None
-        midi = _new("in", self.api, self.client_name) if created else self._midi
-        try:
-            index, raw = choose_port(midi.get_ports(), self.want, what="input", key="midi.thru_port",
-                                     client_name=self.client_name)
-            midi.ignore_types(sysex=False, timing=False, active_sense=False)
-            midi.open_port(index, "thru_in")
-        except BaseException:
-            if created:
-                midi.delete()
-            raise
-        self._midi = midi
-        self._raw = raw
-        self.name = display_name(raw)
-        self.processor.parser.reset()
-        midi.set_callback(self._on_message)
-
-    def present(self) -> bool:
-        return self._midi is not None and bool(self._raw) and self._raw in self._midi.get_ports()
-
-    def reopen(self) -> None:
-        if self._midi is not None and self._raw:
-            self._raw = ""
-            self._midi.cancel_callback()
-            self._midi.close_port()
-        self.open()
-
-    def close(self) -> None:
-        midi, self._midi = self._midi, None
-        if midi is not None:
-            try:
-                midi.cancel_callback()
-                midi.close_port()
-            finally:
-                midi.delete()
+    return RtMidiInput(port=port, api=api, key="midi.thru_port", client_name=client_name, port_name="thru_in",
+                       on_message=lambda message, delta: processor.feed(bytes(message), write))
 
 
 class JackThruInput:

@@ -175,7 +175,8 @@ def test_stopped_processor_passes_nothing() -> None:
 
 
 def test_tracker_follows_notes_pedal_and_remap() -> None:
-    _, proc = run_thru(ThruFilter(channel=4), b"\x90\x3c\x64\x3e\x64\x3e\x00\x91\x40\x10\xb2\x40\x7f\x92\x43\x50\x82\x43\x00")
+    played = b"\x90\x3c\x64\x3e\x64\x3e\x00" + b"\x91\x40\x10\xb2\x40\x7f" + b"\x92\x43\x50\x82\x43\x00"
+    _, proc = run_thru(ThruFilter(channel=4), played)
     notes = proc.notes
     assert sorted(notes.held()) == [(4, 0x3C), (4, 0x40)]  # remapped: every note on channel 5 (wire 4)
     release = notes.release_messages()

@@ -52,6 +52,7 @@ _DATA_AFTER = bytes(
     (_CHANNEL_DATA.get(s & 0xF0, 0) if s < 0xF0 else _COMMON_DATA.get(s, 0)) if s >= 0x80 else 0
     for s in range(256)
 )
+_NO_NOTES = bytes(128)
 _STATUS_BYTE = re.compile(rb"[\x80-\xff]")
 _ONE_BYTE = tuple(memoryview(bytes((b,))) for b in range(256))  # real-time messages, preallocated
 
@@ -217,7 +218,7 @@ class PlayerNotes:
             if d1 == mm.CC_SUSTAIN:
                 self._pedal[ch] = 1 if d2 >= 64 else 0
             elif d1 == mm.CC_ALL_NOTES_OFF or d1 == mm.CC_ALL_SOUND_OFF:
-                self._on[ch * 128 : ch * 128 + 128] = bytes(128)
+                self._on[ch * 128 : ch * 128 + 128] = _NO_NOTES
 
     @property
     def sounding(self) -> int:

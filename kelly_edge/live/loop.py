@@ -171,13 +171,16 @@ class LiveLoop:
         self._requests.append(action)
 
     def panic(self) -> None:
-        """Everything off now (from any thread): note-offs, CC123/CC120/CC64 0 on every channel used."""
+        """Everything off now (from any thread): note-offs, CC123/CC120/CC64 0 on every channel used,
+        and the notes a player holds through MIDI thru."""
         self.sink.panic()
         self.request(self._panic_engine)
 
     def _panic_engine(self) -> None:
+        """The box's own notes off (audio lost, a clock Stop, a failed control action): a keyboard
+        player's notes through thru keep sounding."""
         self.engine.panic()
-        self.sink.panic()
+        self.sink.panic(players=False)
 
     # --- the processing thread -----------------------------------------------------------------
     def _adopt(self, capture: AudioCapture) -> None:

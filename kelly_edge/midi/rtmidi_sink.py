@@ -464,25 +464,27 @@ class ScheduledSink:
                 for message in notes.release_messages():
                     self._emit(message, track=False)
 
-    def panic(self) -> None:
-        """Drop everything queued; note-off every sounding note; CC123, CC120, CC64 0 on every channel used."""
+    def panic(self, *, players: bool = True) -> None:
+        """Drop everything queued; note-off every sounding note; CC123, CC120, CC64 0 on every channel used.
+        ``players``: the notes held through MIDI thru too (:meth:`add_player`); False when only
+        the box is silenced (its audio input lost, a clock Stop) and a keyboard player plays on."""
         with self._cond:
             dropped = len(self._heap)
             self._heap.clear()
             self._panics += 1
         with self._port_lock:
             self.timeline.flush()
-            self._panic_locked()
+            self._panic_locked(players)
         if dropped:
             log.debug("panic dropped %d queued MIDI messages", dropped)
 
-    def _panic_locked(self) -> None:
+    def _panic_locked(self, players: bool = True) -> None:
         for msg in self._active.panic_messages(self._channels):
             self._emit(msg)
         if self.connected:
             self._active.clear()
-            for notes in self._players:  # the player's notes through thru (not sent while gone:
-                for msg in notes.release_messages():  # they are released on reconnection)
+            for notes in self._players if players else ():  # the player's notes through thru (not
+                for msg in notes.release_messages():  # sent while gone: released on reconnection)
                     self._emit(msg, track=False)
 
     @property

@@ -197,6 +197,10 @@ class ThruFilter:
 class PlayerNotes:
     """The player's sounding notes and sustain pedal per wire channel, as passed to the output.
 
+    Not an :class:`~kelly_edge.midi.notes.ActiveNotes`: releasing the player is note-offs and pedal
+    up for what the player holds, where a panic of the box's notes also sends CC123/CC120 on the
+    channel (which would cut the box's notes there too when only the player is released).
+
     Written by the thru input (python-rtmidi's thread or the JACK callback: flat bytearrays, no
     allocation) and read by whoever releases them (:meth:`release_messages`, from another thread:
     each note is cleared as its note-off is made, so a note-on recorded meanwhile is kept).
@@ -222,7 +226,7 @@ class PlayerNotes:
 
     @property
     def sounding(self) -> int:
-        """Notes the player holds (or released while the pedal is down are not counted)."""
+        """Notes the player holds down (keys let go while the pedal is down are not counted)."""
         return self._on.count(1)
 
     def held(self) -> list[tuple[int, int]]:

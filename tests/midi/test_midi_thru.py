@@ -422,3 +422,19 @@ def test_the_status_snapshot_shows_the_thru_state() -> None:
     assert shown["input"] == "fake keys" and shown["connected"] is True
     assert shown["passed"] == 1 and shown["filtered"] == 1 and shown["player_sounding"] == 1
     assert "thru" not in live_extras({"midi_thru": None}, backend="jack", sample_rate=48000, last_error=None)["midi"]
+
+
+def test_a_panic_of_the_box_alone_leaves_the_players_notes_sounding() -> None:
+    """Audio lost or a clock Stop silences the box (``players=False``); the keyboard plays on."""
+    out = FakeOutput()
+    sink = _sink(out)
+    proc = ThruProcessor(ThruFilter())
+    sink.add_player(proc.notes)
+    sink.start()
+    try:
+        proc.feed(b"\x91\x3c\x64", lambda m, s: sink.send_through(as_bytes(m, s)))
+        sink.panic(players=False)
+        assert mm.note_off(1, 0x3C) not in out.messages() and proc.notes.sounding == 1
+    finally:
+        sink.close()
+    assert mm.note_off(1, 0x3C) in out.messages()

@@ -363,7 +363,6 @@ class JackMidiOutput:
         self._thru_source = raw
         self._thru_linked = True
         self.thru_name = display_name(raw)
-        self.thru.parser.reset()
 
     def thru_present(self) -> bool:
         """The controller's port is connected to our thru port (kept by JACK's notifications)."""

@@ -426,7 +426,7 @@ class MidiThru:
                 return
             self.connected = False
             self.losses += 1
-            self.processor.parser.reset()
+            self.processor.parser.reset()  # a message cut by the unplug (nothing arrives meanwhile)
             self.sink.release_player(self.processor.notes)
             log.warning("MIDI thru input %r lost; released the player's notes, retrying every %.1f s",
                         self.source.name, self.retry_s)

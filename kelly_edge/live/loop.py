@@ -10,6 +10,9 @@ Threads and who owns what:
   (panic, a config or model re-load) reach it through a deque and run between hops;
 * the **MIDI sender** (inside :class:`~kelly_edge.midi.rtmidi_sink.ScheduledSink`) emits each
   event at its wall time; its watchdog handles the MIDI port going and coming;
+* **MIDI thru** (optional, :class:`~kelly_edge.midi.thru.MidiThru`): the controller's messages
+  pass on python-rtmidi's input thread, or inside the JACK MIDI callback; its watchdog follows the
+  controller being unplugged; the shutdown closes it first, so the last panic releases its notes;
 * the **supervisor** (the thread that calls :meth:`LiveLoop.run`, the main thread in the CLI)
   reopens a lost audio device every ``retry_s``, lets the capture repair connections, logs the
   status line, and runs the shutdown in a fixed order.

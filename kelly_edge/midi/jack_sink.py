@@ -13,6 +13,10 @@ messages are written from JACK's process callback *at their own frame*:
   client with one MIDI output port, connected to the synth's input port by name substring.
   Immediate messages (panic, Stop) go out at the start of the next period; scheduled ones at
   their frame via :meth:`JackMidiOutput.schedule`.
+* With MIDI thru (``midi.thru_port``) the client has a second port, ``<client_name>:thru_in``, fed
+  by the controller: the same callback reads it through the thru processor into a preallocated
+  :class:`ThruStage` and merges those whole messages, at the offsets they came in at, with the
+  box's events (a thru message leaves in the frame it arrived in).
 * :class:`JackTimeline` is the sink's clock: it turns an event's audio time into a JACK frame and
   says when to hand it over (one period plus a margin before its frame, measured on JACK's frame
   clock, never on the wall clock: the dummy driver and a loaded machine make the two differ).

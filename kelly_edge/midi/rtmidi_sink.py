@@ -19,6 +19,12 @@ gets its note-off and every channel used gets CC123 + CC120 + CC64 0 (one more l
 :meth:`ScheduledSink.panic` does the same at once and drops the queue; :meth:`ScheduledSink.close`
 panics, stops the threads and closes the port.
 
+MIDI thru (:mod:`kelly_edge.midi.thru`) joins the sink with :meth:`ScheduledSink.send_through`
+(a controller's whole message at once, under the port lock, so it never splits one of the box's)
+and registers the player's notes with :meth:`ScheduledSink.add_player` so that panics,
+reconnections and the close release them too. :class:`RtMidiInput` is the python-rtmidi input
+seam the clock follower and the thru share.
+
 Locking: ``send`` and the sender share one condition (held only to push/pop the heap); the port is
 touched under ``_port_lock`` by the sender, panic and the watchdog's reopen. Public methods check and
 lock; ``_emit`` touches the device.

@@ -412,7 +412,8 @@ def _thru(config: Any, processor: ThruProcessor | None, output: Any, sink: Sched
         source = JackThruInput(output)
     else:
         source = rtmidi_thru_input(processor, lambda message, status: sink.send_through(as_bytes(message, status)),
-                                 port=config.midi.thru_port, api=config.midi.backend, client_name=f"{CLIENT_NAME}-thru")
+                                   port=config.midi.thru_port, api=config.midi.backend,
+                                   client_name=f"{CLIENT_NAME}-thru")
     log.debug("MIDI thru %r -> output %r", config.midi.thru_port, target or "first port")
     return MidiThru(processor, source, sink, voice=voice, retry_s=RETRY_S)
 

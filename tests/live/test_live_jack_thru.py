@@ -139,6 +139,8 @@ def _jack_box(thru_filter: ThruFilter) -> tuple[JackMidiOutput, ScheduledSink, M
     return out, sink, thru, anchor
 
 
+# on a loaded machine a client can miss a JACK cycle (an xrun): one more try, as the other JACK timing tests
+@pytest.mark.flaky(reruns=1)
 def test_jack_thru_merges_the_controller_with_the_box_whole_and_releases_on_panic_and_close(
         synth: Synth, keys: Keys, measurements: dict[str, Any]) -> None:
     out, sink, thru, anchor = _jack_box(ThruFilter(channel=4))
@@ -208,6 +210,8 @@ def test_jack_thru_passes_clock_when_asked_and_follows_a_replugged_controller(sy
         sink.close()
 
 
+# on a loaded machine a client can miss a JACK cycle (an xrun): one more try, as the other JACK timing tests
+@pytest.mark.flaky(reruns=1)
 def test_rtmidi_thru_through_python_rtmidi_jack_api(synth: Synth, keys: Keys, measurements: dict[str, Any]) -> None:
     """The rtmidi path (what runs on ALSA), through python-rtmidi's JACK API here."""
     output = RtMidiOutput(port="kelly-test-synth", api="jack", client_name="kelly-test-rt")
@@ -272,6 +276,8 @@ def _config(tmp_path: Path, **midi: Any) -> Path:
 
 
 @pytest.mark.slow
+# on a loaded machine a client can miss a JACK cycle (an xrun): one more try, as the other JACK timing tests
+@pytest.mark.flaky(reruns=1)
 def test_live_box_passes_the_controller_through_and_releases_it_on_sigterm(
         tmp_path: Path, synth: Synth, keys: Keys, jack_server: Any, measurements: dict[str, Any]) -> None:
     player = Player()

@@ -532,7 +532,7 @@ class MidiConfig:
         "", 'comma-separated substrings of the output ports that get the clock (and Start/Stop); "" = every port '
         "the box plays to (a port no voice uses is opened for the clock alone)", check=_check_port_list,
         allowed="port list")
-    backend: str = key("alsa", "MIDI system of the output and clock-in ports", choices=("alsa", "jack"))
+    backend: str = key("alsa", "MIDI system of the output, clock-in and thru ports", choices=("alsa", "jack"))
     virtual: bool = key(False, "open a virtual output port (kelly-edge:out) for others to connect, instead of midi.port")
     latency_ms: float | None = key(
         None,
@@ -542,6 +542,16 @@ class MidiConfig:
         hi=100,
     )
     clock_in_port: str = key("", 'substring of the MIDI input port followed when tempo.source is midi_clock; "" = first port')
+    thru_port: str = key(
+        "", 'MIDI thru: substring of the MIDI input port (a keyboard, a controller) whose playing passes to the '
+        'output, merged with the box\'s own MIDI; "" = off')
+    thru_to: str = key(
+        "port", "where thru goes: port (midi.port) or the output of a voice (melody, chord, bass); switching that "
+        "voice off releases the player's notes", choices=("port", "melody", "chord", "bass"))
+    thru_channel: int | None = key(
+        None, "MIDI channel the controller's channel messages are moved to; null = each keeps its own", lo=1, hi=16)
+    thru_clock: bool = key(False, "pass the controller's MIDI clock, Start/Continue/Stop and Song Position through")
+    thru_active_sensing: bool = key(False, "pass the controller's Active Sensing (0xFE) through")
 
 
 @dataclass(frozen=True)

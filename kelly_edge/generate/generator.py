@@ -401,6 +401,12 @@ class Generator:
                 active.off(note.ch, note.pitch)
                 self._forget(note)
 
+    def voice_enabled(self, voice: str) -> bool:
+        """Whether ``voice`` plays now (its model and its config flag allow it)."""
+        if voice not in VOICES:
+            raise ValueError(f"unknown voice {voice!r}: expected one of {', '.join(VOICES)}")
+        return self._enabled[VOICES.index(voice)]
+
     def set_voice_enabled(self, voice: str, enabled: bool, now: float) -> None:
         """Switch a voice on or off at ``now``.
 

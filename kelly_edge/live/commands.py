@@ -35,6 +35,9 @@ from kelly_edge.midi.file_output import FileOutput
 from kelly_edge.midi.jack_sink import JackMidiOutput, JackTimeline
 from kelly_edge.midi.router import VOICES, MidiRouter, Route, open_router, plan_routes
 from kelly_edge.midi.rtmidi_sink import MidiOutput, RtMidiOutput, ScheduledSink
+from kelly_edge.midi.thru import (
+    JackThruInput, MidiThru, ThruFilter, ThruProcessor, as_bytes, rtmidi_thru_input, thru_target,
+)
 from kelly_edge.service.notify import Notifier
 from kelly_edge.service.reload import ConfigWatcher
 from kelly_edge.tempo.source import TempoSource, make_tempo_source
@@ -308,12 +311,20 @@ def _build(
     log.info("audio input: %r (%s, %d Hz, %d ch)", box.capture.name, audio.backend, sample_rate, audio.channels)
 
     time_map = TimeMap(time.monotonic())
+    thru_proc: ThruProcessor | None = None
+    if config.midi.thru_port:
+        if midi_file is not None:
+            log.warning("midi.thru_port is not used with --midi-out (a file has no player to pass through)")
+        else:
+            thru_proc = ThruProcessor(ThruFilter.from_config(config.midi))
+    thru_want = thru_target(config) if thru_proc is not None else None
+
     priority = int(config.realtime.priority)
     latency_ms = config.midi.latency_ms
     if latency_ms is None:
         latency_ms = LATENCY_MS["alsa" if midi_file is not None else midi_api]
     latency_s = float(latency_ms) / 1000.0
-    routes = plan_routes(config)
+    routes = plan_routes(config, also=() if thru_want is None else (thru_want,))
     if midi_file is not None:  # one file takes every voice and the clock
         routes = [Route(want="", key="midi.port", voices=list(VOICES), clock=True, primary=True,
                         channels=sorted({ch for route in routes for ch in route.channels}),
@@ -325,8 +336,11 @@ def _build(
         own_virtual = virtual and route.primary
         if midi_api == "jack":  # our own JACK port per synth, written at each event's frame
             suffix = "" if route.primary else f"-{route.label}"
+            takes_thru = thru_want is not None and (
+                (route.primary and not thru_want) or route.want.casefold() == thru_want.casefold())
             return JackMidiOutput(port=route.want, virtual=own_virtual, client_name=f"{CLIENT_NAME}-midi{suffix}",
-                                  key=route.key)
+                                  key=route.key, thru=thru_proc if takes_thru else None,
+                                  thru_port=config.midi.thru_port if takes_thru else "")
         return RtMidiOutput(port=route.want, api=midi_api, virtual=own_virtual, client_name=CLIENT_NAME, key=route.key)
 
     def make_sink(route: Route, output: MidiOutput, connected: bool) -> ScheduledSink:
@@ -361,20 +375,46 @@ def _build(
         log.warning("input %r is uncalibrated (run kelly-edge calibrate while playing); loudness cues may be off",
                     box.capture.name)
     clock_out = ClockOut(sink, engine.grid) if config.midi.clock_out else None
+    thru = None if thru_want is None else _thru(config, thru_proc, sink.sink_for_port(thru_want))
     loop = LiveLoop(
         engine, sink, ring=ring, capture=box.capture, open_capture=reopen, tempo=tempo, time_map=time_map,
         clock_out=clock_out, gate=gate, retry_s=RETRY_S, realtime_priority=priority, calibrated=cal is not None,
         follow_frames=follow, setup_on_first_hop=True,  # bank/program once the JACK ports are settled
+        thru=thru,
     )
+    if thru is not None and thru.voice is not None:
+        voice, generator = thru.voice, engine.generator
+        loop.on_hop.append(lambda: thru.follow_voice(generator.voice_enabled(voice)))
     box.capture = None  # the loop owns them now
     box.router = None
     box.tempo = None
     time_map.offset = time.monotonic()  # audio time 0 is now
     sink.start(setup_now=False)
+    if thru is not None:
+        thru.start()
     rt.settle_after_startup()
     log.info("live: listening (tempo %.1f BPM from %s); SIGTERM or Ctrl-C stops with every note off",
              engine.grid.bpm, tempo.name)
     return loop
+
+
+def _thru(config: Any, processor: ThruProcessor | None, sink: ScheduledSink) -> MidiThru | None:
+    """The run's MIDI thru (None when ``midi.thru_port`` is off): through the thru port of the JACK
+    client of ``sink`` (the destination ``thru_target`` names) with ``midi.backend: jack``, else a
+    python-rtmidi input whose messages join ``sink``."""
+    if processor is None:
+        return None
+    output = sink.output
+    voice = None if config.midi.thru_to == "port" else str(config.midi.thru_to)
+    source: Any
+    if isinstance(output, JackMidiOutput):
+        source = JackThruInput(output)
+    else:
+        source = rtmidi_thru_input(processor, lambda message, status: sink.send_through(as_bytes(message, status)),
+                                   port=config.midi.thru_port, api=config.midi.backend,
+                                   client_name=f"{CLIENT_NAME}-thru")
+    log.debug("MIDI thru %r -> output %r", config.midi.thru_port, output.name)
+    return MidiThru(processor, source, sink, voice=voice, retry_s=RETRY_S)
 
 
 def _write_report(path: str, loop: LiveLoop, wall_s: float) -> None:

@@ -67,7 +67,7 @@ def print_devices(out: TextIO, config: Any = None) -> None:
         _section(out, f"MIDI outputs (midi.backend: {api}; midi.port matches a part of the name):",
                  functools.partial(_midi_rows, list_outputs, api))
     for api in APIS:
-        _section(out, f"MIDI inputs (midi.backend: {api}; midi.clock_in_port, for tempo.source: midi_clock):",
+        _section(out, f"MIDI inputs (midi.backend: {api}; midi.clock_in_port for tempo.source: midi_clock, midi.thru_port):",
                  functools.partial(_midi_rows, list_midi_inputs, api))
     if config is not None:
         api = config.midi.backend

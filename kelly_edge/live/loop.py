@@ -10,6 +10,9 @@ Threads and who owns what:
   (panic, a config or model re-load) reach it through a deque and run between hops;
 * the **MIDI sender** (inside :class:`~kelly_edge.midi.rtmidi_sink.ScheduledSink`) emits each
   event at its wall time; its watchdog handles the MIDI port going and coming;
+* **MIDI thru** (optional, :class:`~kelly_edge.midi.thru.MidiThru`): the controller's messages
+  pass on python-rtmidi's input thread, or inside the JACK MIDI callback; its watchdog follows the
+  controller being unplugged; the shutdown closes it first, so the last panic releases its notes;
 * the **supervisor** (the thread that calls :meth:`LiveLoop.run`, the main thread in the CLI)
   reopens a lost audio device every ``retry_s``, lets the capture repair connections, logs the
   status line, and runs the shutdown in a fixed order.
@@ -118,6 +121,7 @@ class LiveLoop:
         clock: Callable[[], float] = time.monotonic,
         follow_frames: Callable[[float, int | None], None] | None = None,
         setup_on_first_hop: bool = False,
+        thru: Any = None,
     ) -> None:
         self.engine = engine
         self.sink = sink
@@ -135,6 +139,7 @@ class LiveLoop:
         self.calibrated = calibrated
         self._clock = clock
         self._follow_frames = follow_frames  # the JACK MIDI timeline follows the capture's frame anchor
+        self.thru = thru  # MIDI thru (kelly_edge.midi.thru.MidiThru): closed before the last panic
         self.stats = LiveStats()
         self.setup_on_first_hop = setup_on_first_hop  # the sink was started without its setup (see ScheduledSink.send_setup)
         self.on_hop: list[Callable[[], None]] = []  # run on the processing thread after each hop
@@ -174,13 +179,16 @@ class LiveLoop:
         self._requests.append(action)
 
     def panic(self) -> None:
-        """Everything off now (from any thread): note-offs, CC123/CC120/CC64 0 on every channel used."""
+        """Everything off now (from any thread): note-offs, CC123/CC120/CC64 0 on every channel used,
+        and the notes a player holds through MIDI thru."""
         self.sink.panic()
         self.request(self._panic_engine)
 
     def _panic_engine(self) -> None:
+        """The box's own notes off (audio lost, a clock Stop, a failed control action): a keyboard
+        player's notes through thru keep sounding."""
         self.engine.panic()
-        self.sink.panic()
+        self.sink.panic(players=False)
 
     # --- the processing thread -----------------------------------------------------------------
     def _adopt(self, capture: AudioCapture) -> None:
@@ -397,6 +405,11 @@ class LiveLoop:
                         CLOSE_TIMEOUT_S)
 
     def _shutdown(self, proc: threading.Thread) -> None:
+        if self.thru is not None:  # the player's notes stop passing; the sink's close releases them
+            try:
+                self.thru.close()
+            except Exception as err:
+                log.debug("closing MIDI thru: %s", err)
         self._stop_proc.set()
         proc.join(timeout=2.0)
         if not proc.is_alive():
@@ -442,6 +455,7 @@ class LiveLoop:
             "midi_late": sink.late,
             "midi_lateness_ms": sink.lateness_ms(),
             **_port_status(sink),
+            "midi_thru": self.thru.status() if self.thru is not None else None,
         }
 
     def _log_status(self) -> None:

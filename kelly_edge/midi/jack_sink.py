@@ -13,6 +13,10 @@ messages are written from JACK's process callback *at their own frame*:
   client with one MIDI output port, connected to the synth's input port by name substring.
   Immediate messages (panic, Stop) go out at the start of the next period; scheduled ones at
   their frame via :meth:`JackMidiOutput.schedule`.
+* With MIDI thru (``midi.thru_port``) the client has a second port, ``<client_name>:thru_in``, fed
+  by the controller: the same callback reads it through the thru processor into a preallocated
+  :class:`ThruStage` and merges those whole messages, at the offsets they came in at, with the
+  box's events (a thru message leaves in the frame it arrived in).
 * :class:`JackTimeline` is the sink's clock: it turns an event's audio time into a JACK frame and
   says when to hand it over (one period plus a margin before its frame, measured on JACK's frame
   clock, never on the wall clock: the dummy driver and a loaded machine make the two differ).
@@ -106,6 +110,40 @@ class EventQueue:
         return self.tail - self.head
 
 
+class ThruStage:
+    """Whole thru messages of one period, between the parser and the merge (preallocated; the
+    callback resets it every period). ``put`` is the parser's writer; ``offset`` is the offset of
+    the JACK event being parsed. Messages beyond ``slots`` or ``size`` bytes in one period are
+    counted in ``overflow`` and dropped (a sysex longer than a period's buffer could not be
+    written to the port either)."""
+
+    def __init__(self, slots: int = 256, size: int = 65536 + 1024) -> None:
+        self.slots = slots
+        self.offsets = np.zeros(slots, dtype=np.int64)
+        self.starts = np.zeros(slots, dtype=np.int64)
+        self.lengths = np.zeros(slots, dtype=np.int64)
+        self.data = bytearray(size)
+        self.view = memoryview(self.data)
+        self.size = size
+        self.count = 0
+        self.used = 0
+        self.offset = 0
+        self.overflow = 0
+
+    def put(self, message: memoryview, status: int) -> None:
+        k, at, n = self.count, self.used, len(message)
+        if k >= self.slots or at + n > self.size:
+            self.overflow += 1
+            return
+        self.view[at : at + n] = message
+        self.data[at] = status
+        self.offsets[k] = self.offset
+        self.starts[k] = at
+        self.lengths[k] = n
+        self.count = k + 1
+        self.used = at + n
+
+
 def _jack() -> Any:
     mute_native_errors()
     try:
@@ -126,9 +164,17 @@ class JackMidiOutput:
     """
 
     def __init__(self, *, port: str, virtual: bool = False, client_name: str = "kelly-edge-midi",
-                 queue: EventQueue | None = None, key: str = "midi.port") -> None:
+                 queue: EventQueue | None = None, key: str = "midi.port", thru: Any = None, thru_port: str = "") -> None:
         self.want = port
         self.key = key  # the config key that names the port, for messages
+        # MIDI thru (midi.thru_port): a second port <client>:thru_in, read in the same callback
+        self.thru = thru  # a kelly_edge.midi.thru.ThruProcessor, or None
+        self.thru_want = thru_port
+        self.thru_name = thru_port
+        self.stage = ThruStage()
+        self._thru_in: Any = None
+        self._thru_source = ""
+        self._thru_linked = False
         self.virtual = virtual
         self.client_name = client_name
         self.name = f"{client_name}:out (virtual)" if virtual else (port or "first MIDI port")
@@ -136,6 +182,8 @@ class JackMidiOutput:
         self.rate = 0
         self.period = 0
         self.written = 0  # callback-owned statistics
+        self.thru_written = 0
+        self.thru_lost = 0
         self.late = 0
         self.flushed = 0
         self._late_frames = np.zeros(LATENESS_KEPT, dtype=np.int64)
@@ -150,22 +198,36 @@ class JackMidiOutput:
 
     # --- the process callback (JACK's real-time thread) ----------------------------------------
     def _process(self, frames: int) -> None:
-        """Write every handed-over event due before the end of this period at its own offset.
+        """Write every handed-over event due before the end of this period at its own offset, merged
+        with what the controller played into the thru port during this period.
 
         Offsets only grow within a period (JACK refuses out-of-order events): an event whose frame
         has passed (handed over late) or that comes before the previous one goes out at the
-        previous offset, and is counted late. No lock, no allocation beyond Python's small ints.
+        previous offset, and is counted late. A thru message goes out in the same period at the
+        offset it came in at (or just after the event before it), whole: a sysex is one event,
+        never split by the box's. No lock, no allocation beyond Python's small ints.
         """
         port = self._port
         port.clear_buffer()
+        stage = self.stage
+        stage.count = stage.used = 0
+        thru_in = self._thru_in
+        if thru_in is not None:
+            thru = self.thru
+            for offset, data in thru_in.incoming_midi_events():
+                stage.offset = offset
+                thru.feed(memoryview(data), stage.put)
+        n_thru = stage.count
         q = self.queue
         head = q.head
         tail = q.tail
-        if head >= tail:
+        if head >= tail and not n_thru:
             return
         flush_to = q.flush_to
         start = self._client.last_frame_time
         last = 0
+        j = 0  # next staged thru message
+        t_offsets = stage.offsets
         frames_arr, lengths, view, width, mask = q.frames, q.lengths, q.view, q.width, q.mask
         while head < tail:
             i = head & mask
@@ -180,11 +242,16 @@ class JackMidiOutput:
                 offset = frame_delta(frame, start)
                 if offset >= frames:
                     break  # due in a later period; everything behind it too
-                if offset < last:
-                    late = last - offset
-                    self._late_frames[self.late % LATENESS_KEPT] = late
-                    self.late += 1
-                    offset = last
+            while j < n_thru and t_offsets[j] <= offset:  # the controller played before it
+                last = self._write_thru(port, j, last)
+                j += 1
+            if frame == NOW:
+                offset = last
+            elif offset < last:
+                late = last - offset
+                self._late_frames[self.late % LATENESS_KEPT] = late
+                self.late += 1
+                offset = last
             n = int(lengths[i])
             buf = port.reserve_midi_event(offset, n)
             if len(buf) == n:
@@ -194,6 +261,23 @@ class JackMidiOutput:
             last = offset
             head += 1
         q.head = head
+        while j < n_thru:
+            last = self._write_thru(port, j, last)
+            j += 1
+
+    def _write_thru(self, port: Any, j: int, last: int) -> int:
+        """Staged thru message ``j`` out at its offset (not before ``last``); the offset used."""
+        stage = self.stage
+        offset = max(last, int(stage.offsets[j]))
+        n = int(stage.lengths[j])
+        at = int(stage.starts[j])
+        buf = port.reserve_midi_event(offset, n)
+        if len(buf) == n:
+            buf[:] = stage.view[at : at + n]
+            self.thru_written += 1
+        else:
+            self.thru_lost += 1  # the port's buffer is full this period
+        return offset
 
     def _connection_changed(self, a: Any, b: Any, connect: bool) -> None:
         """JACK's notification thread: our port got or lost its connection to the synth (a flag
@@ -201,6 +285,8 @@ class JackMidiOutput:
         names = {a.name, b.name}
         if self._target in names and self._port is not None and self._port.name in names:
             self._linked = connect
+        if self._thru_source in names and self._thru_in is not None and self._thru_in.name in names:
+            self._thru_linked = connect
 
     def _shutdown(self, status: Any, reason: str) -> None:
         self.server_gone = True  # the server went away: only a flag, no client call is allowed here
@@ -225,6 +311,8 @@ class JackMidiOutput:
             self.rate = int(client.samplerate)
             self.period = int(client.blocksize)
             self._port = client.midi_outports.register("out")
+            self._thru_in = client.midi_inports.register("thru_in") if self.thru is not None else None
+            self._thru_linked = False
             q = self.queue
             q.head = q.flush_to = q.tail  # nothing handed to a previous client carries over
             self.server_gone = False
@@ -236,6 +324,11 @@ class JackMidiOutput:
             client.set_port_connect_callback(self._connection_changed)
             self._linked = False
             client.activate()
+            if self._thru_in is not None:
+                try:
+                    self._connect_thru()  # already on the owner thread
+                except DeviceError as err:  # the controller may come later: MidiThru retries
+                    log.debug("MIDI thru: %s", err)
         except BaseException:
             self._client = None
             jack_owner.forget(self)
@@ -256,6 +349,33 @@ class JackMidiOutput:
         self._target = raw
         self._linked = True
         self.name = display_name(raw)
+
+    def connect_thru(self) -> None:
+        """Connect the controller's MIDI output (``midi.thru_port``) to our thru port; DeviceError
+        while it is missing. From any thread: it runs on the JACK owner thread, so it never meets
+        the client being closed or replaced (after a JACK restart) half-way."""
+        on_jack_thread(self._connect_thru)
+
+    def _connect_thru(self) -> None:
+        client = self._client
+        if client is None or self.server_gone or self._thru_in is None:
+            raise DeviceError("no JACK server is running for MIDI thru")
+        sources = [p.name for p in client.get_ports(is_midi=True, is_output=True)]
+        _, raw = choose_port(sources, self.thru_want, what="input", key="midi.thru_port",
+                             client_name=self.client_name)
+        own = self._thru_in.name
+        try:
+            if raw not in {p.name for p in client.get_all_connections(self._thru_in)}:
+                client.connect(raw, own)
+        except self._jack.JackError as err:
+            raise DeviceError(f"cannot connect {raw} to {own}: {err}") from err
+        self._thru_source = raw
+        self._thru_linked = True
+        self.thru_name = display_name(raw)
+
+    def thru_present(self) -> bool:
+        """The controller's port is connected to our thru port (kept by JACK's notifications)."""
+        return self._client is not None and not self.server_gone and self._thru_linked
 
     def present(self) -> bool:
         if self._client is None or self.server_gone:

@@ -19,6 +19,12 @@ gets its note-off and every channel used gets CC123 + CC120 + CC64 0 (one more l
 :meth:`ScheduledSink.panic` does the same at once and drops the queue; :meth:`ScheduledSink.close`
 panics, stops the threads and closes the port.
 
+MIDI thru (:mod:`kelly_edge.midi.thru`) joins the sink with :meth:`ScheduledSink.send_through`
+(a controller's whole message at once, under the port lock, so it never splits one of the box's)
+and registers the player's notes with :meth:`ScheduledSink.add_player` so that panics,
+reconnections and the close release them too. :class:`RtMidiInput` is the python-rtmidi input
+seam the clock follower and the thru share.
+
 Locking: ``send`` and the sender share one condition (held only to push/pop the heap); the port is
 touched under ``_port_lock`` by the sender, panic and the watchdog's reopen. Public methods check and
 lock; ``_emit`` touches the device.
@@ -216,10 +222,79 @@ class RtMidiOutput:
     def close(self) -> None:
         midi, self._midi = self._midi, None
         was_open, self._open = self._open, False
+        if midi is not None and was_open and self.api == "jack":
+            time.sleep(0.03)  # python-rtmidi's JACK port writes from a ring in the next periods: the
+            # shutdown panic's note-offs are still in it (ALSA hands them to the sequencer at once)
         if midi is not None:
             try:
                 if was_open:
                     midi.close_port()
+            finally:
+                midi.delete()
+
+
+class RtMidiInput:
+    """A python-rtmidi input port on ``api``, chosen by name substring (``key``: the config key that
+    named it, for the error line); each message goes to ``on_message(message, delta_s)`` on
+    python-rtmidi's input thread (``message`` a list of ints, ``delta_s`` since the previous one,
+    as the MIDI system stamped it). ``ignore``: python-rtmidi's ``ignore_types`` flags.
+
+    As with :class:`RtMidiOutput`, the python-rtmidi client is made once and kept; :meth:`reopen`
+    (after an unplug) only closes and opens the port.
+    """
+
+    def __init__(self, *, port: str, api: str, key: str, on_message: Callable[[list[int], float], None],
+                 client_name: str, port_name: str = "in", sysex: bool = True, timing: bool = True,
+                 active_sense: bool = True) -> None:
+        self.want = port
+        self.api = api
+        self.key = key
+        self.client_name = client_name
+        self.port_name = port_name
+        self.name = port or "first MIDI input"
+        self._on_message = on_message
+        self._ignore = {"sysex": not sysex, "timing": not timing, "active_sense": not active_sense}
+        self._midi: Any = None
+        self._raw = ""
+
+    def _callback(self, event: tuple[list[int], float], data: Any = None) -> None:
+        message, delta = event
+        if message:
+            self._on_message(message, delta)
+
+    def open(self) -> None:
+        created = self._midi is None
+        midi = _new("in", self.api, self.client_name) if created else self._midi
+        try:
+            index, raw = choose_port(midi.get_ports(), self.want, what="input", key=self.key,
+                                     client_name=self.client_name)
+            midi.ignore_types(**self._ignore)
+            midi.open_port(index, self.port_name)
+        except BaseException:
+            if created:
+                midi.delete()
+            raise
+        self._midi = midi
+        self._raw = raw
+        self.name = display_name(raw)
+        midi.set_callback(self._callback)
+
+    def present(self) -> bool:
+        return self._midi is not None and bool(self._raw) and self._raw in self._midi.get_ports()
+
+    def reopen(self) -> None:
+        if self._midi is not None and self._raw:
+            self._raw = ""
+            self._midi.cancel_callback()
+            self._midi.close_port()
+        self.open()
+
+    def close(self) -> None:
+        midi, self._midi = self._midi, None
+        if midi is not None:
+            try:
+                midi.cancel_callback()
+                midi.close_port()
             finally:
                 midi.delete()
 
@@ -318,6 +393,7 @@ class ScheduledSink:
         self._cond = threading.Condition()
         self._port_lock = threading.Lock()
         self._active = ActiveNotes()
+        self._players: list[Any] = []  # thru inputs' PlayerNotes: released with the box's notes
         self._panics = 0  # panics so far: a message popped before one is not sent after it
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -395,23 +471,47 @@ class ScheduledSink:
         with self._port_lock:
             self._emit(message)
 
-    def panic(self) -> None:
-        """Drop everything queued; note-off every sounding note; CC123, CC120, CC64 0 on every channel used."""
+    def send_through(self, message: bytes) -> None:
+        """A controller's whole message passed through (MIDI thru), at once and ahead of the queue;
+        not counted as the box's note (its player's notes are tracked by :meth:`add_player`)."""
+        with self._port_lock:
+            self._emit(message, track=False)
+
+    def add_player(self, notes: Any) -> None:
+        """Release ``notes`` (a :class:`~kelly_edge.midi.thru.PlayerNotes`: ``release_messages()``)
+        with the box's own on every panic, reconnection and close."""
+        if notes not in self._players:
+            self._players.append(notes)
+
+    def release_player(self, notes: Any) -> None:
+        """Note-offs (and pedal up) now for the notes a player holds through thru, and only those."""
+        with self._port_lock:
+            if self.connected:
+                for message in notes.release_messages():
+                    self._emit(message, track=False)
+
+    def panic(self, *, players: bool = True) -> None:
+        """Drop everything queued; note-off every sounding note; CC123, CC120, CC64 0 on every channel used.
+        ``players``: the notes held through MIDI thru too (:meth:`add_player`); False when only
+        the box is silenced (its audio input lost, a clock Stop) and a keyboard player plays on."""
         with self._cond:
             dropped = len(self._heap)
             self._heap.clear()
             self._panics += 1
         with self._port_lock:
             self.timeline.flush()
-            self._panic_locked()
+            self._panic_locked(players)
         if dropped:
             log.debug("panic dropped %d queued MIDI messages", dropped)
 
-    def _panic_locked(self) -> None:
+    def _panic_locked(self, players: bool = True) -> None:
         for msg in self._active.panic_messages(self._channels):
             self._emit(msg)
         if self.connected:
             self._active.clear()
+            for notes in self._players if players else ():  # the player's notes through thru (not
+                for msg in notes.release_messages():  # sent while gone: released on reconnection)
+                    self._emit(msg, track=False)
 
     @property
     def late(self) -> int:
@@ -431,9 +531,9 @@ class ScheduledSink:
         """Notes this sink sent a note-on for and no note-off yet."""
         return self._active.count
 
-    def _emit(self, message: bytes, due: Any = None) -> bool:
+    def _emit(self, message: bytes, due: Any = None, *, track: bool = True) -> bool:
         """Send one message to the device (port lock held), at once or (``due`` given) through the
-        timeline; track notes; False when it could not go."""
+        timeline; track the box's notes (``track``); False when it could not go."""
         if not self.connected:
             self.dropped += 1
             return False
@@ -447,8 +547,9 @@ class ScheduledSink:
             self.dropped += 1
             log.debug("MIDI send failed: %s", err)
             return False
-        self._active.observe(message)
-        self.sent += 1
+        if track:
+            self._active.observe(message)
+            self.sent += 1
         return True
 
     # --- the sender thread --------------------------------------------------------------------

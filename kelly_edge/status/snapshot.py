@@ -144,6 +144,8 @@ def live_extras(live_status: Mapping[str, Any], *, backend: str | None = None,
     for key, name in (("midi_sent", "sent"), ("midi_late", "late")):
         if key in s:
             midi[name] = s[key]
+    if s.get("midi_thru"):
+        midi["thru"] = dict(s["midi_thru"])  # input, connected, passed, filtered, player_sounding, ...
     lateness = s.get("midi_lateness_ms")
     if isinstance(lateness, Mapping) and "p99" in lateness:
         midi["late_p99_ms"] = lateness["p99"]

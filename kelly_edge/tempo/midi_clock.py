@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any
 
 import numpy as np
 
@@ -113,31 +112,18 @@ class MidiClockInput:
     """
 
     def __init__(self, follower: ClockFollower, *, port: str, api: str, client_name: str = "kelly-edge-clock") -> None:
-        from kelly_edge.midi.rtmidi_sink import _new, choose_port, display_name
+        from kelly_edge.midi.rtmidi_sink import RtMidiInput
 
         self.follower = follower
-        self._midi: Any = _new("in", api, client_name)
-        try:
-            index, raw = choose_port(self._midi.get_ports(), port, what="input", key="midi.clock_in_port",
-                                     client_name=client_name)
-            self._midi.ignore_types(sysex=True, timing=False, active_sense=True)
-            self._midi.open_port(index, "clock_in")
-        except BaseException:
-            self._midi.delete()
-            raise
-        self.name = display_name(raw)
         self._t = 0.0
-        self._midi.set_callback(self._on_message)
+        self._port = RtMidiInput(port=port, api=api, key="midi.clock_in_port", on_message=self._on_message,
+                                 client_name=client_name, port_name="clock_in", sysex=False, active_sense=False)
+        self._port.open()
+        self.name = self._port.name
 
-    def _on_message(self, event: tuple[list[int], float], data: Any = None) -> None:
-        message, delta = event
+    def _on_message(self, message: list[int], delta: float) -> None:
         self._t += delta
-        if message:
-            self.follower.feed(self._t, message[0])
+        self.follower.feed(self._t, message[0])
 
     def close(self) -> None:
-        midi, self._midi = self._midi, None
-        if midi is not None:
-            midi.cancel_callback()
-            midi.close_port()
-            midi.delete()
+        self._port.close()

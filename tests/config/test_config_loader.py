@@ -103,7 +103,7 @@ def test_unknown_section_with_suggestion(tmp_path: Path) -> None:
 
 def test_unknown_key_without_a_close_name_lists_the_valid_keys(tmp_path: Path) -> None:
     path, messages = errors_of(tmp_path, "midi:\n  xyzzy: 1\n")
-    assert messages == [f"{path}:2: unknown key midi.xyzzy (valid keys: port, clock_out, clock_out_ports, backend, virtual, latency_ms, clock_in_port)"]
+    assert messages == [f"{path}:2: unknown key midi.xyzzy (valid keys: port, clock_out, clock_out_ports, backend, virtual, latency_ms, clock_in_port, thru_port, thru_to, thru_channel, thru_clock, thru_active_sensing)"]
 
 
 def test_wrong_type_text_for_number(tmp_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_low_not_below_high_blames_the_key_in_the_file(tmp_path: Path) -> None:
 
 def test_section_that_is_not_a_mapping(tmp_path: Path) -> None:
     path, messages = errors_of(tmp_path, "midi: 5\n")
-    assert messages == [f"{path}:1: midi must be a mapping of keys (port, clock_out, clock_out_ports, backend, virtual, latency_ms, clock_in_port), got 5"]
+    assert messages == [f"{path}:1: midi must be a mapping of keys (port, clock_out, clock_out_ports, backend, virtual, latency_ms, clock_in_port, thru_port, thru_to, thru_channel, thru_clock, thru_active_sensing), got 5"]
 
 
 def test_duplicate_key(tmp_path: Path) -> None:

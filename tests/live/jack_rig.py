@@ -207,3 +207,72 @@ def grid_fit_ms(frames: np.ndarray, rate: float, interval_ms: float) -> dict[str
     return {"interval_ms": round(float(slope) * 1000.0 / rate, 4), "dev_std_ms": round(float(dev.std()), 4),
             "dev_p99_abs_ms": round(float(np.percentile(np.abs(dev), 99)), 4), "events": int(frames.size),
             "missed": int(k[-1] + 1 - frames.size)}
+
+
+class Keys:
+    """A controller keyboard: a JACK MIDI output port ``<client>:out``. :meth:`play` writes raw JACK
+    events (each one a byte string, which need not be a whole message: a sysex may be cut across
+    events, a note may use running status) in the next cycle, at the given offsets, and records the
+    JACK frame each event was written at (``sent``: ``(frame, bytes)``)."""
+
+    def __init__(self, client_name: str = "kelly-test-keys") -> None:
+        import jack
+
+        self._client = jack.Client(client_name, no_start_server=True)
+        self._port = self._client.midi_outports.register("out")
+        self.port_name = self._port.name
+        self._lock = threading.Lock()
+        self._pending: list[list[tuple[int, bytes]]] = []  # one list of (offset, event) per cycle
+        self.sent: list[tuple[int, bytes]] = []
+        self._client.set_process_callback(self._process)
+        self._client.activate()
+
+    def _process(self, frames: int) -> None:
+        port = self._port
+        if port is None:
+            return
+        port.clear_buffer()
+        if not self._pending or not self._lock.acquire(blocking=False):
+            return
+        try:
+            if not self._pending:
+                return
+            events = self._pending.pop(0)
+        finally:
+            self._lock.release()
+        start = self._client.last_frame_time
+        for offset, data in events:
+            port.write_midi_event(offset, data)
+            self.sent.append((start + offset, data))
+
+    def play(self, *events: tuple[int, bytes]) -> None:
+        """``(offset, event)`` pairs, written in one coming cycle (offsets non-decreasing)."""
+        with self._lock:
+            self._pending.append(list(events))
+
+    def play_cycles(self, cycles: list[list[tuple[int, bytes]]]) -> None:
+        """Several consecutive cycles' events (an empty list: a cycle with nothing)."""
+        with self._lock:
+            self._pending.extend([list(c) for c in cycles])
+
+    @property
+    def idle(self) -> bool:
+        with self._lock:
+            return not self._pending
+
+    def restart_port(self) -> None:
+        """The controller unplugged and plugged in again: its port goes and comes back."""
+        self.unplug()
+        time.sleep(0.3)
+        self.plug()
+
+    def unplug(self) -> None:
+        port, self._port = self._port, None
+        time.sleep(0.05)  # the callback is not inside the port any more
+        port.unregister()
+
+    def plug(self) -> None:
+        self._port = self._client.midi_outports.register("out")
+
+    def close(self) -> None:
+        _close(self._client)

@@ -81,3 +81,27 @@ def test_devices_lists_every_backend_even_when_nothing_is_there(capsys, monkeypa
     assert "audio inputs (audio.backend: pyaudio" in out and "audio inputs (audio.backend: jack" in out
     assert "MIDI outputs (midi.backend: alsa" in out and "MIDI outputs (midi.backend: jack" in out
     assert "no JACK server is running" in out
+
+
+def test_thru_wiring_picks_the_input_by_backend_and_the_voice_to_follow() -> None:
+    """``midi.thru_port`` on the ALSA path: a python-rtmidi input named by that key, joining the sink;
+    ``thru_to`` a voice: that voice is followed for its voice-off."""
+    import dataclasses
+
+    from kelly_edge.config.schema import default_config
+    from kelly_edge.live.commands import _thru
+    from kelly_edge.midi.rtmidi_sink import RtMidiInput, ScheduledSink
+    from kelly_edge.midi.thru import ThruFilter, ThruProcessor
+    from tests.live.live_fakes import FakeOutput
+
+    config = default_config()
+    midi = dataclasses.replace(config.midi, thru_port="keystep", thru_to="bass", thru_channel=3)
+    config = dataclasses.replace(config, midi=midi)
+    sink = ScheduledSink(FakeOutput(), to_wall=lambda t: t)
+    assert _thru(config, None, FakeOutput(), sink) is None
+    proc = ThruProcessor(ThruFilter.from_config(config.midi))
+    thru = _thru(config, proc, FakeOutput(), sink)
+    assert thru is not None and thru.voice == "bass" and thru.processor is proc
+    assert isinstance(thru.source, RtMidiInput)
+    assert (thru.source.want, thru.source.key, thru.source.api) == ("keystep", "midi.thru_port", "alsa")
+    assert proc.settings.channel == 2

@@ -197,9 +197,11 @@ class MidiRouter:
         for sink in self._clock_sinks if status in _TRANSPORT else self._sinks:
             sink.send_now(message)
 
-    def panic(self) -> None:
+    def panic(self, *, players: bool = True) -> None:
+        """Every destination's panic (``players``: also the notes a keyboard holds through MIDI thru,
+        see :meth:`ScheduledSink.panic`)."""
         for sink in self._sinks:
-            sink.panic()
+            sink.panic(players=players)
 
     def follow(self, base_t: float, anchor: int | None) -> None:
         """Every JACK timeline follows the capture's frame anchor (see JackTimeline.follow)."""

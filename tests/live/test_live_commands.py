@@ -98,9 +98,9 @@ def test_thru_wiring_picks_the_input_by_backend_and_the_voice_to_follow() -> Non
     midi = dataclasses.replace(config.midi, thru_port="keystep", thru_to="bass", thru_channel=3)
     config = dataclasses.replace(config, midi=midi)
     sink = ScheduledSink(FakeOutput(), to_wall=lambda t: t)
-    assert _thru(config, None, FakeOutput(), sink) is None
+    assert _thru(config, None, sink) is None
     proc = ThruProcessor(ThruFilter.from_config(config.midi))
-    thru = _thru(config, proc, FakeOutput(), sink)
+    thru = _thru(config, proc, sink)
     assert thru is not None and thru.voice == "bass" and thru.processor is proc
     assert isinstance(thru.source, RtMidiInput)
     assert (thru.source.want, thru.source.key, thru.source.api) == ("keystep", "midi.thru_port", "alsa")

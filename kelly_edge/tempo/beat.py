@@ -41,11 +41,11 @@ MAX_BPM = 220.0
 STATE_RATIO = 1.01  # tempo states 1 % apart
 PRIOR_OCTAVES = 1.0  # standard deviation of the log-Gaussian tempo prior
 TRANSITION_OCTAVES = 0.04  # standard deviation of the tempo change between two updates (0.25 s)
-JUMP_FLOOR = 1e-2
-SUB_FREE = 0.6  # autocorrelation at half the period, relative to the comb's, that costs nothing...
-SUB_SLOPE = 2.0  # ... beyond it, each unit costs this much weight...
-SUB_PENALTY_MAX = 0.5  # ... up to this much
-SUB_MEMORY = 0.9  # per tempo update (0.25 s), the weight of the old readings in that ratio  # share of the best path any state may start from (a new tempo after a change)
+JUMP_FLOOR = 1e-3  # share of the best path any state may start from (an octave or a 3:2 away)...
+NEAR_FLOOR = 0.1  # ... and a state within NEAR_JUMP of it (a tempo change of the player)
+NEAR_JUMP = math.log2(1.3)  # octaves
+TACTUS_LO, TACTUS_HI = 70.0, 150.0  # the tactus most music is felt in: the prior is flat here...
+TACTUS_EDGE_OCTAVES = 0.25  # ... and falls off outside as a log-Gaussian of this width
 ALPHA = 0.9  # weight of the past in the cumulative score
 TIGHTNESS = 5.0  # width of the log-Gaussian window of the cumulative score (BTrack's value)
 EXPECT_WIDTH = 0.5  # standard deviation (in beat periods) of where the next beat is expected
@@ -102,17 +102,10 @@ class BeatTracker:
         self._comb_w = valid / np.maximum(valid.sum(axis=1, keepdims=True), 1)
         self._comb_a = np.zeros(self._comb_i.shape)
         self._comb_b = np.zeros(self._comb_i.shape)
-        # the half period: a beat whose off-beats are as periodic as itself is a half-time reading
-        half = np.clip(self._periods / 2.0 - lag0, 0.0, lag_top - lag0 - 1.0)
-        self._half_i = np.floor(half).astype(np.intp)
-        self._half_f = half - self._half_i
-        self._half_i1 = self._half_i + 1
-        self._acf_slow = np.zeros(lags.size)
-        self._acf_new = np.zeros(lags.size)
-        self._obs_slow = np.zeros(n_states)
-        self._half_a = np.zeros(n_states)
-        self._half_b = np.zeros(n_states)
+        # the prior: the starting guess (wide), times the tactus range (a beat, not its 8ths or bars)
         self._prior = np.exp(-0.5 * (np.log2(self._bpms / guess) / PRIOR_OCTAVES) ** 2)
+        outside = np.maximum(np.log2(TACTUS_LO / self._bpms), 0.0) + np.maximum(np.log2(self._bpms / TACTUS_HI), 0.0)
+        self._prior *= np.exp(-0.5 * (outside / TACTUS_EDGE_OCTAVES) ** 2)
         # the transition, banded: states further than 4 standard deviations apart never follow
         # each other directly (the floor below covers that), so each state looks at 2*band+1
         band = int(math.ceil(4.0 * TRANSITION_OCTAVES / math.log2(STATE_RATIO)))
@@ -124,6 +117,13 @@ class BeatTracker:
         step = self._padded.strides[0]
         self._windows = np.lib.stride_tricks.as_strided(  # row s: the states s-band .. s+band
             self._padded, shape=self._paths.shape, strides=(step, step), writeable=False)
+        # the near floor: the best path within NEAR_JUMP of each state (a sudden tempo change)
+        near = int(math.ceil(NEAR_JUMP / math.log2(STATE_RATIO)))
+        self._near_band = near
+        self._near_padded = np.zeros(n_states + 2 * near)
+        self._near_windows = np.lib.stride_tricks.as_strided(
+            self._near_padded, shape=(n_states, 2 * near + 1), strides=(step, step), writeable=False)
+        self._near_best = np.zeros(n_states)
         self._delta = self._prior / self._prior.sum()
         self._obs = np.zeros(n_states)
         self._best_from = np.zeros(n_states)
@@ -217,28 +217,6 @@ class BeatTracker:
         np.maximum(self._comb_a, 0.0, out=self._comb_a)
         self._comb_a *= self._comb_w
         np.sum(self._comb_a, axis=1, out=self._obs)
-        # sub / main above SUB_FREE lowers the state's weight (to at most 1 - SUB_PENALTY_MAX)
-        # (both from ~2 s means: the ratio of single readings flickers with every fill)
-        np.multiply(acf, (1.0 - SUB_MEMORY) / SUB_MEMORY, out=self._acf_new)
-        self._acf_slow += self._acf_new
-        self._acf_slow *= SUB_MEMORY
-        np.multiply(self._obs, (1.0 - SUB_MEMORY) / SUB_MEMORY, out=self._half_a)
-        self._obs_slow += self._half_a
-        self._obs_slow *= SUB_MEMORY
-        a, b = self._half_a, self._half_b
-        np.take(self._acf_slow, self._half_i, out=a, mode="clip")
-        np.take(self._acf_slow, self._half_i1, out=b, mode="clip")
-        b -= a
-        b *= self._half_f
-        a += b
-        np.maximum(self._obs_slow, 1e-9, out=b)
-        a /= b
-        a -= SUB_FREE
-        a *= -SUB_SLOPE
-        np.minimum(a, 0.0, out=a)
-        np.maximum(a, -SUB_PENALTY_MAX, out=a)
-        a += 1.0
-        self._obs *= a
         self._obs *= self._prior
         if not self._obs.max() > 1e-6:
             return
@@ -248,7 +226,12 @@ class BeatTracker:
         np.copyto(self._paths, self._windows)
         self._paths *= self._transition  # same shapes: a broadcast in-place multiply would copy
         np.max(self._paths, axis=1, out=self._best_from)
-        self._best_from += JUMP_FLOOR * self._delta.max()
+        near = self._near_band
+        self._near_padded[near : near + self._delta.size] = self._delta
+        np.max(self._near_windows, axis=1, out=self._near_best)
+        self._near_best *= NEAR_FLOOR
+        np.maximum(self._best_from, self._near_best, out=self._best_from)
+        np.maximum(self._best_from, JUMP_FLOOR * self._delta.max(), out=self._best_from)
         np.multiply(self._obs, self._best_from, out=self._delta)
         self._delta /= self._delta.sum()
         state = int(np.argmax(self._delta))

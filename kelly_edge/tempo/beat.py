@@ -46,13 +46,17 @@ NEAR_FLOOR = 0.1  # ... and a state within NEAR_JUMP of it (a tempo change of th
 NEAR_JUMP = math.log2(1.3)  # octaves
 TACTUS_LO, TACTUS_HI = 70.0, 150.0  # the tactus most music is felt in: the prior is flat here...
 TACTUS_EDGE_OCTAVES = 0.25  # ... and falls off outside as a log-Gaussian of this width
-ALPHA = 0.9  # weight of the past in the cumulative score
-TIGHTNESS = 5.0  # width of the log-Gaussian window of the cumulative score (BTrack's value)
+ODF_MEAN_S = 0.3
+ODF_MEAN_WEIGHT = 1.0
+ODF_ACF = 0
+ALPHA = 0.7  # weight of the past in the cumulative score
+TIGHTNESS = 8.0  # width of the log-Gaussian window of the cumulative score (tighter than BTrack's 5: the beat interval is known well)
 EXPECT_WIDTH = 0.5  # standard deviation (in beat periods) of where the next beat is expected
 SCORE_BATCH = 8  # hops whose cumulative score is computed together (below half the shortest beat)
 ACF_WINDOW_S = 4.0
 ACF_EVERY_S = 0.25
 COMB_MULTIPLES = 4
+COMB_NORM = 0.5
 LOW_BANDS = 12  # mel bands of the bass flux (~below 250 Hz at 128 bands up to 8 kHz)
 HARMONY_BANDS = 48  # mel bands whose per-beat mean tells a chord change (~below 1.1 kHz)
 HARMONY_WEIGHT = 1.0  # weight of the chord-change cue (dB of mean spectrum change) in the accent
@@ -99,7 +103,7 @@ class BeatTracker:
         self._comb_i = np.floor(pos).astype(np.intp)
         self._comb_f = pos - self._comb_i
         self._comb_i1 = self._comb_i + 1
-        self._comb_w = valid / np.maximum(valid.sum(axis=1, keepdims=True), 1)
+        self._comb_w = valid / np.maximum(valid.sum(axis=1, keepdims=True), 1) ** COMB_NORM
         self._comb_a = np.zeros(self._comb_i.shape)
         self._comb_b = np.zeros(self._comb_i.shape)
         # the prior: the starting guess (wide), times the tactus range (a beat, not its 8ths or bars)
@@ -164,6 +168,9 @@ class BeatTracker:
         self._windows_of = [self._score_window(float(p)) for p in self._periods]
         self._set_period(self._period)
 
+        self._odf_ring = np.zeros(max(1, int(round(ODF_MEAN_S / self.hop_s))))
+        self._odf_sum = 0.0
+        self._odf_i = 0
         self._hops = 0
         self._since_onset = math.inf
         self._prev_low: float | None = None
@@ -277,12 +284,22 @@ class BeatTracker:
             low = 0.0
         size, i = self._size, self._i
         self._low[i] = self._low[i + size] = low
-        self._flux[i] = self._flux[i + size] = s
+        # the onset strength the tracker scores: above the mean of the last ODF_MEAN_S (a steady
+        # texture's flux is not an onset; an adaptive threshold, as BTrack's and madmom's)
+        j = self._odf_i
+        self._odf_sum += s - self._odf_ring[j]
+        self._odf_ring[j] = s
+        self._odf_i = (j + 1) % self._odf_ring.size
+        if self._odf_i == 0:
+            self._odf_sum = float(self._odf_ring.sum())
+        odf = s - ODF_MEAN_WEIGHT * self._odf_sum / self._odf_ring.size
+        odf = odf if odf > 0.0 else 0.0
+        self._flux[i] = self._flux[i + size] = odf
         self._i = (i + 1) % size
         self._pending += 1
         if self._pending >= SCORE_BATCH:
             self._flush_score()
-        if self._estimator.update(s) and self.active:
+        if self._estimator.update(odf if ODF_ACF else s) and self.active:
             self._flush_score()  # with the window of the tempo it was computed for
             self._update_tempo()
         self._since_onset = 0 if s > MIN_ONSET else self._since_onset + 1

@@ -106,7 +106,7 @@ def trace(feats: dict[str, np.ndarray], bpm: float = 100.0) -> Trace:
         ctx.mel[...] = feats["mel"][n]
         ctx.silent = bool(feats["silent"][n])
         while grid.time_of(next_step) < t + grid.step_s:
-            log.step(next_step, grid.time_of(next_step), grid.bpm, 0, True)
+            log.step(next_step, grid.time_of(next_step), source.tracked_bpm or grid.bpm, 0, True)
             next_step += 1
         new = source.poll(t, ctx, grid)
         if new is not None and abs(new - grid.bpm) > 1e-6:

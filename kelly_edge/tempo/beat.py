@@ -67,6 +67,8 @@ BAR_SWITCH = 1.5  # ... and a new one this much stronger than the current one
 FIRST_ONSET_BEATS = 16  # for this many beats the first onset's beat may be the downbeat
 BAR_VISITS = 4  # accents of every slot needed before they decide
 ACTIVE_BEATS = 2.0  # no onset for this many beats: a break, the tracker holds what it had
+RESUME_BEATS = 1.0  # back after a break, predictions wait this long (the score has one onset)
+RESUME_TEMPO = 0.75  # ... and the tempo this share of the periodicity window
 STEADY_UPDATES = 3  # predictions start once the tempo held (within NEW_PHASE) this many updates
 NEW_PHASE = math.log(1.08)  # a tempo change larger than this looks for the beat afresh
 OCTAVE_JUMP = math.log(1.3)  # a tempo change larger than this re-learns the bar
@@ -188,6 +190,7 @@ class BeatTracker:
         self._slots = np.zeros(BAR_BEATS)
         self._slot_seen = np.zeros(BAR_BEATS, dtype=np.int64)
         self.active = False
+        self._active_from = -(1 << 40)  # hop the player was heard again after a break
         self.next_beat_hops = 0
         self.next_beat_index = 0
         self.downbeat_slot = -1
@@ -299,17 +302,25 @@ class BeatTracker:
         self._pending += 1
         if self._pending >= SCORE_BATCH:
             self._flush_score()
-        if self._estimator.update(odf if ODF_ACF else s) and self.active:
+        # the tempo holds until the periodicity window is mostly past the break again (a window
+        # half silence, half playing reads a tempo that is neither)
+        resumed = self._hops - self._active_from >= RESUME_TEMPO * ACF_WINDOW_S / self.hop_s
+        if self._estimator.update(odf if ODF_ACF else s) and self.active and resumed:
             self._flush_score()  # with the window of the tempo it was computed for
             self._update_tempo()
         self._since_onset = 0 if s > MIN_ONSET else self._since_onset + 1
         if self._first_onset < 0 and s > MIN_ONSET:
             self._first_onset = self._hops
+        was_active = self.active
         self.active = self._since_onset < ACTIVE_BEATS * self._period
+        if self.active and not was_active and self.known:  # back after a break
+            self._active_from = self._hops
         n = self._hops
         self._hops += 1
 
         if not (self.known and self.active and self._steady >= STEADY_UPDATES):
+            return False
+        if n - self._active_from < RESUME_BEATS * self._period:  # back after a break: hear a beat first
             return False
         if n == self._predicted:
             previous, self._last_beat = self._last_beat, n
@@ -375,7 +386,10 @@ class BeatTracker:
         np.maximum.reduce(out, axis=1, out=future)
         # the expected beat: one period after the last one (or, with none yet, anywhere ahead)
         expect = self._expect[:horizon]
-        centre = (self._last_beat + period - n) if self._last_beat >= 0 else period / 2.0
+        if self._last_beat >= 0:  # after a break: the pulse went on, whole beats later
+            centre = self._last_beat + period * max(1.0, math.ceil((n - self._last_beat) / period - 0.5)) - n
+        else:
+            centre = period / 2.0
         np.subtract(self._ramp[:horizon], centre, out=expect)
         expect /= EXPECT_WIDTH * period
         np.square(expect, out=expect)

@@ -41,6 +41,8 @@ NEW_TEMPO = math.log(1.08)  # a tempo change larger than this acquires again
 BAR_HOLD = 16  # beats a new downbeat estimate must hold before a locked grid moves to it
 MIN_GRID_BPM, MAX_GRID_BPM = 40.0, 240.0  # the bent rate stays in the box's tempo range
 MIN_SPAN = 0.25  # beats: the shortest correction (a prediction right before its beat)
+MAX_RATE_STEP = 1.9  # a new rate at most this times the grid's: at twice, a step planned at the
+# old rate (one ahead) would come after the next one planned at the new
 LATENCY_S = 0.01  # the flux peaks this long after the onset (measured on rendered pieces)
 
 
@@ -69,24 +71,29 @@ class GridLock:
         """Between predictions: the tracked tempo again once the correction window is over."""
         if t < self._until or self.base_bpm is None:
             return None
+        if self.base_bpm > MAX_RATE_STEP * grid.bpm:  # back from a slowed slip: in two steps
+            return MAX_RATE_STEP * grid.bpm
         self._until = math.inf
         return self.base_bpm if abs(grid.bpm - self.base_bpm) > 1e-9 else None
 
-    def on_prediction(self, t: float, grid: Any, tracker: Any) -> float:
-        """The grid rate (BPM) to run at from ``t`` after the tracker predicted a beat."""
+    def on_prediction(self, t: float, grid: Any, tracker: Any, predicted_at: float | None = None) -> float:
+        """The grid rate (BPM) to run at from ``t`` after the tracker predicted a beat (at
+        ``predicted_at``, default ``t``: its ``next_beat_hops`` count from then)."""
         period_s = 60.0 / tracker.bpm
         first = self._tracked is None
         new_tempo = not first and abs(math.log(tracker.bpm / self._tracked)) > NEW_TEMPO
-        if first or new_tempo or t - self._last_t > BREAK_BEATS * period_s:
-            self._predictions = 0  # first lock, back after a break, or a new tempo: acquire
+        if first or new_tempo:
+            self._predictions = 0  # first lock or a new tempo: acquire
             self._drift = 0.0
             self._near = 0
             # the bar line is sought until a first lock completed: across a tempo change or a
             # break after that, the player's bars go on where the grid's are
+        # back after a break (no prediction for BREAK_BEATS): the grid kept the pulse through it,
+        # so it goes on locked, not acquiring (the tracker's first beats back are the least sure)
         self._last_t = t
         self._predictions += 1
         self._tracked = tracker.bpm
-        beat_t = t + tracker.next_beat_hops * tracker.hop_s - self.latency_s
+        beat_t = (t if predicted_at is None else predicted_at) + tracker.next_beat_hops * tracker.hop_s - self.latency_s
         position = grid.position(beat_t)
         slot = tracker.downbeat_slot
         self._slot_beats = self._slot_beats + 1 if slot == self._slot and slot >= 0 else 0
@@ -117,4 +124,4 @@ class GridLock:
         rate = (span / step0 + gain * error) / span  # steps per second
         rate = min((1.0 + bend) / step0, max((1.0 - bend) / step0, rate))
         self._until = t + span
-        return min(MAX_GRID_BPM, max(MIN_GRID_BPM, 15.0 * rate))
+        return min(MAX_GRID_BPM, MAX_RATE_STEP * grid.bpm, max(MIN_GRID_BPM, 15.0 * rate))

@@ -15,6 +15,7 @@ offset from the reference beats.
 
     python -m tools.beat_diagnose                 # the rendered dev pieces (tools/evaluate)
     python -m tools.beat_diagnose --seeds 130004 130015 -v
+    python -m tools.beat_diagnose --small         # the suite's small set's rendered pieces
 
 Only the dev pieces: the held-out seeds (``tools/evaluate/heldout.txt``) are refused.
 """
@@ -172,13 +173,17 @@ def diagnose(name: str, ref: np.ndarray, tr: Trace, verbose: bool) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     from tools.evaluate.cache import Cache
     from tools.evaluate.pieces import make_piece
-    from tools.evaluate.run import DEV_SEEDS, heldout_seeds, render_piece
+    from tools.evaluate.run import DEV_SEEDS, SMALL_PIECES, SMALL_SECONDS, heldout_seeds, render_piece
 
     parser = argparse.ArgumentParser(prog="python -m tools.beat_diagnose", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEV_SEEDS), help="dev piece seeds (default: rendered-dev)")
     parser.add_argument("--bpm", type=float, default=100.0, help="the starting guess (config tempo.bpm)")
+    parser.add_argument("--small", action="store_true", help="the suite's small set's rendered pieces instead")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    if args.small:
+        args.seeds = [seed for seed, *_ in SMALL_PIECES]
+    small = {seed: (style, texture, path) for seed, style, texture, path in SMALL_PIECES}
     held = {seed for seed, _ in heldout_seeds()}
     if held & set(args.seeds):
         print(f"python -m tools.beat_diagnose: seeds {sorted(held & set(args.seeds))} are held out: "
@@ -187,7 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     cache = Cache()
     rows = []
     for seed in args.seeds:
-        piece = make_piece(seed)
+        if seed in small:
+            style, texture, path = small[seed]
+            piece = make_piece(seed, seconds=SMALL_SECONDS, style=style, texture=texture, tempo_path=path)
+        else:
+            piece = make_piece(seed)
         wav = render_piece(piece, cache)
         rows.append(diagnose(piece.name, np.array(piece.beats), trace(features(wav, cache), args.bpm), args.verbose))
     box_f = np.mean([r["box_f"] for r in rows])

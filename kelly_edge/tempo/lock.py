@@ -5,7 +5,7 @@ would skip or repeat steps, and the listener hears the jump. Instead, once per b
 tracker predicts the next beat (about half a beat ahead), :class:`GridLock` sets the grid's
 *rate* until that beat so that the grid's beat lands on it (a fraction :data:`GAIN` of the way),
 within :data:`MAX_BEND` of the tracked tempo (more while acquiring: :data:`ACQUIRE_BEND` for the
-first :data:`ACQUIRE_BEATS` predictions and after a break). The correction ends *at* the predicted
+first :data:`ACQUIRE_BEATS` predictions and after a new tempo). The correction ends *at* the predicted
 beat: spread over the beat after it too (as first written), only a third of the error was gone
 when the beat sounded, and the box's beats trailed the tracker's on every tempo change and in
 rubato. From the beat on the grid runs at the tracked tempo again and keeps it, with its phase,
@@ -34,9 +34,8 @@ MAX_BEND = 0.25  # largest rate deviation from the tracked tempo once locked (fo
 ACQUIRE_BEND = 1.0  # ... while acquiring
 SLIP_BEND = 1.5  # ... while slipping onto the bar line (up to 2.5x for a beat and a half)
 SLIP_BACK = 6.0  # 16ths: a bar line further back than this is sought forward
-ACQUIRE_BEATS = 6  # predictions that count as acquiring: the first, after a break or a new tempo...
+ACQUIRE_BEATS = 6  # predictions that count as acquiring: the first, or after a new tempo...
 MAX_ACQUIRE_BEATS = 16  # ... and more, up to this many, until the grid is near the beat
-BREAK_BEATS = 4.0  # no prediction for this many beats: a break, acquire again after it
 NEW_TEMPO = math.log(1.08)  # a tempo change larger than this acquires again
 BAR_HOLD = 16  # beats a new downbeat estimate must hold before a locked grid moves to it
 MIN_GRID_BPM, MAX_GRID_BPM = 40.0, 240.0  # the bent rate stays in the box's tempo range
@@ -88,7 +87,7 @@ class GridLock:
             self._near = 0
             # the bar line is sought until a first lock completed: across a tempo change or a
             # break after that, the player's bars go on where the grid's are
-        # back after a break (no prediction for BREAK_BEATS): the grid kept the pulse through it,
+        # back after a break (no prediction for beats): the grid kept the pulse through it,
         # so it goes on locked, not acquiring (the tracker's first beats back are the least sure)
         self._last_t = t
         self._predictions += 1

@@ -308,7 +308,9 @@ class Engine:
                 harmony=sched.output("harmony"), dynamics=sched.output("dynamics"), groove=sched.output("groove"),
                 gate_open=gate_open, player_onset_rate=float(ctx.descriptors[Desc.INDEX["onset_rate"]]),
             )
-            self.stats.played.step(k, grid.time_of(k), grid.bpm, self.generator.current_chord, gate_open)
+            # the tempo path: the tempo followed, not the rate of a grid bending onto a beat
+            bpm = self.tempo.tracked_bpm or grid.bpm
+            self.stats.played.step(k, grid.time_of(k), bpm, self.generator.current_chord, gate_open)
             self._next_step += 1
         self.generator.advance(t)
         self._observe(t)

@@ -3,7 +3,9 @@
 These are the report fields a run is scored with against ground truth (``tools.evaluate``): the
 box's beats against the player's, its chords against the chords heard. They are recorded at the
 one seam every beat tracker and chord decision passes through: each 16th step the engine plans,
-with that step's grid time, the grid's BPM then and the generator's chord after planning it. So
+with that step's grid time, the tempo followed then (the tempo source's ``tracked_bpm``: the
+player's tempo, not the rate of a grid bending onto their beat; else the grid's BPM) and the
+generator's chord after planning it. So
 however the tempo source or the chord choice work inside, the log records what came out.
 
 Bounded memory: each path keeps its last :data:`MAX_EVENTS` entries (four hours of beats at 300

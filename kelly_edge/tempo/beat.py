@@ -41,18 +41,22 @@ MAX_BPM = 220.0
 STATE_RATIO = 1.01  # tempo states 1 % apart
 PRIOR_OCTAVES = 1.0  # standard deviation of the log-Gaussian tempo prior
 TRANSITION_OCTAVES = 0.04  # standard deviation of the tempo change between two updates (0.25 s)
-JUMP_FLOOR = 1e-2
-SUB_FREE = 0.6  # autocorrelation at half the period, relative to the comb's, that costs nothing...
-SUB_SLOPE = 2.0  # ... beyond it, each unit costs this much weight...
-SUB_PENALTY_MAX = 0.5  # ... up to this much
-SUB_MEMORY = 0.9  # per tempo update (0.25 s), the weight of the old readings in that ratio  # share of the best path any state may start from (a new tempo after a change)
-ALPHA = 0.9  # weight of the past in the cumulative score
-TIGHTNESS = 5.0  # width of the log-Gaussian window of the cumulative score (BTrack's value)
+JUMP_FLOOR = 1e-3  # share of the best path any state may start from (an octave or a 3:2 away)...
+NEAR_FLOOR = 0.1  # ... and a state within NEAR_JUMP of it (a tempo change of the player)
+NEAR_JUMP = math.log2(1.3)  # octaves
+TACTUS_LO, TACTUS_HI = 70.0, 150.0  # the tactus most music is felt in: the prior is flat here...
+TACTUS_EDGE_OCTAVES = 0.15  # ... and falls off outside as a log-Gaussian of this width
+ODF_MEAN_S = 0.3  # the cumulative score reads the onset strength above its mean over this long
+ODF_GAMMA = 1000.0  # the log compression of the tracker's flux (magnitude 1e-3, -60 dB, adds ~0.7)
+ODF_SCALE = 10.0  # ... scaled to about the context flux's range (MIN_ONSET applies to it)
+ALPHA = 0.7  # weight of the past in the cumulative score
+TIGHTNESS = 8.0  # width of the log-Gaussian window of the cumulative score (tighter than BTrack's 5: the beat interval is known well)
 EXPECT_WIDTH = 0.5  # standard deviation (in beat periods) of where the next beat is expected
 SCORE_BATCH = 8  # hops whose cumulative score is computed together (below half the shortest beat)
 ACF_WINDOW_S = 4.0
 ACF_EVERY_S = 0.25
 COMB_MULTIPLES = 4
+COMB_NORM = 0.6  # the comb sums its multiples over count**this: a mean (1) favoured half time, which reads only its strong even multiples inside the lag range; a sum (0) favours the 8ths
 LOW_BANDS = 12  # mel bands of the bass flux (~below 250 Hz at 128 bands up to 8 kHz)
 HARMONY_BANDS = 48  # mel bands whose per-beat mean tells a chord change (~below 1.1 kHz)
 HARMONY_WEIGHT = 1.0  # weight of the chord-change cue (dB of mean spectrum change) in the accent
@@ -63,6 +67,8 @@ BAR_SWITCH = 1.5  # ... and a new one this much stronger than the current one
 FIRST_ONSET_BEATS = 16  # for this many beats the first onset's beat may be the downbeat
 BAR_VISITS = 4  # accents of every slot needed before they decide
 ACTIVE_BEATS = 2.0  # no onset for this many beats: a break, the tracker holds what it had
+RESUME_BEATS = 1.0  # back after a break, predictions wait this long (the score has one onset)
+RESUME_TEMPO = 0.75  # ... and the tempo this share of the periodicity window
 STEADY_UPDATES = 3  # predictions start once the tempo held (within NEW_PHASE) this many updates
 NEW_PHASE = math.log(1.08)  # a tempo change larger than this looks for the beat afresh
 OCTAVE_JUMP = math.log(1.3)  # a tempo change larger than this re-learns the bar
@@ -99,20 +105,13 @@ class BeatTracker:
         self._comb_i = np.floor(pos).astype(np.intp)
         self._comb_f = pos - self._comb_i
         self._comb_i1 = self._comb_i + 1
-        self._comb_w = valid / np.maximum(valid.sum(axis=1, keepdims=True), 1)
+        self._comb_w = valid / np.maximum(valid.sum(axis=1, keepdims=True), 1) ** COMB_NORM
         self._comb_a = np.zeros(self._comb_i.shape)
         self._comb_b = np.zeros(self._comb_i.shape)
-        # the half period: a beat whose off-beats are as periodic as itself is a half-time reading
-        half = np.clip(self._periods / 2.0 - lag0, 0.0, lag_top - lag0 - 1.0)
-        self._half_i = np.floor(half).astype(np.intp)
-        self._half_f = half - self._half_i
-        self._half_i1 = self._half_i + 1
-        self._acf_slow = np.zeros(lags.size)
-        self._acf_new = np.zeros(lags.size)
-        self._obs_slow = np.zeros(n_states)
-        self._half_a = np.zeros(n_states)
-        self._half_b = np.zeros(n_states)
+        # the prior: the starting guess (wide), times the tactus range (a beat, not its 8ths or bars)
         self._prior = np.exp(-0.5 * (np.log2(self._bpms / guess) / PRIOR_OCTAVES) ** 2)
+        outside = np.maximum(np.log2(TACTUS_LO / self._bpms), 0.0) + np.maximum(np.log2(self._bpms / TACTUS_HI), 0.0)
+        self._prior *= np.exp(-0.5 * (outside / TACTUS_EDGE_OCTAVES) ** 2)
         # the transition, banded: states further than 4 standard deviations apart never follow
         # each other directly (the floor below covers that), so each state looks at 2*band+1
         band = int(math.ceil(4.0 * TRANSITION_OCTAVES / math.log2(STATE_RATIO)))
@@ -124,6 +123,13 @@ class BeatTracker:
         step = self._padded.strides[0]
         self._windows = np.lib.stride_tricks.as_strided(  # row s: the states s-band .. s+band
             self._padded, shape=self._paths.shape, strides=(step, step), writeable=False)
+        # the near floor: the best path within NEAR_JUMP of each state (a sudden tempo change)
+        near = int(math.ceil(NEAR_JUMP / math.log2(STATE_RATIO)))
+        self._near_band = near
+        self._near_padded = np.zeros(n_states + 2 * near)
+        self._near_windows = np.lib.stride_tricks.as_strided(
+            self._near_padded, shape=(n_states, 2 * near + 1), strides=(step, step), writeable=False)
+        self._near_best = np.zeros(n_states)
         self._delta = self._prior / self._prior.sum()
         self._obs = np.zeros(n_states)
         self._best_from = np.zeros(n_states)
@@ -164,6 +170,14 @@ class BeatTracker:
         self._windows_of = [self._score_window(float(p)) for p in self._periods]
         self._set_period(self._period)
 
+        self._odf_ring = np.zeros(max(1, int(round(ODF_MEAN_S / self.hop_s))))
+        self._odf_sum = 0.0
+        self._odf_i = 0
+        self._lf_now = np.zeros(0, dtype=np.float32)  # the log flux's buffers, sized by the first frame
+        self._lf_prev = self._lf_diff = self._lf_ones = self._lf_now
+        self._db_to_ln = np.float32(0.05 * math.log(10.0))  # dB -> ln(magnitude)
+        self._gamma = np.float32(ODF_GAMMA)
+        self._zero = np.float32(0.0)
         self._hops = 0
         self._since_onset = math.inf
         self._prev_low: float | None = None
@@ -181,6 +195,7 @@ class BeatTracker:
         self._slots = np.zeros(BAR_BEATS)
         self._slot_seen = np.zeros(BAR_BEATS, dtype=np.int64)
         self.active = False
+        self._active_from = -(1 << 40)  # hop the player was heard again after a break
         self.next_beat_hops = 0
         self.next_beat_index = 0
         self.downbeat_slot = -1
@@ -217,28 +232,6 @@ class BeatTracker:
         np.maximum(self._comb_a, 0.0, out=self._comb_a)
         self._comb_a *= self._comb_w
         np.sum(self._comb_a, axis=1, out=self._obs)
-        # sub / main above SUB_FREE lowers the state's weight (to at most 1 - SUB_PENALTY_MAX)
-        # (both from ~2 s means: the ratio of single readings flickers with every fill)
-        np.multiply(acf, (1.0 - SUB_MEMORY) / SUB_MEMORY, out=self._acf_new)
-        self._acf_slow += self._acf_new
-        self._acf_slow *= SUB_MEMORY
-        np.multiply(self._obs, (1.0 - SUB_MEMORY) / SUB_MEMORY, out=self._half_a)
-        self._obs_slow += self._half_a
-        self._obs_slow *= SUB_MEMORY
-        a, b = self._half_a, self._half_b
-        np.take(self._acf_slow, self._half_i, out=a, mode="clip")
-        np.take(self._acf_slow, self._half_i1, out=b, mode="clip")
-        b -= a
-        b *= self._half_f
-        a += b
-        np.maximum(self._obs_slow, 1e-9, out=b)
-        a /= b
-        a -= SUB_FREE
-        a *= -SUB_SLOPE
-        np.minimum(a, 0.0, out=a)
-        np.maximum(a, -SUB_PENALTY_MAX, out=a)
-        a += 1.0
-        self._obs *= a
         self._obs *= self._prior
         if not self._obs.max() > 1e-6:
             return
@@ -248,7 +241,12 @@ class BeatTracker:
         np.copyto(self._paths, self._windows)
         self._paths *= self._transition  # same shapes: a broadcast in-place multiply would copy
         np.max(self._paths, axis=1, out=self._best_from)
-        self._best_from += JUMP_FLOOR * self._delta.max()
+        near = self._near_band
+        self._near_padded[near : near + self._delta.size] = self._delta
+        np.max(self._near_windows, axis=1, out=self._near_best)
+        self._near_best *= NEAR_FLOOR
+        np.maximum(self._best_from, self._near_best, out=self._best_from)
+        np.maximum(self._best_from, JUMP_FLOOR * self._delta.max(), out=self._best_from)
         np.multiply(self._obs, self._best_from, out=self._delta)
         self._delta /= self._delta.sum()
         state = int(np.argmax(self._delta))
@@ -280,12 +278,39 @@ class BeatTracker:
         self._prev_low = level
         return rise if rise > 0.0 else 0.0
 
+    def _log_flux(self, mel: np.ndarray) -> float:
+        """Half-wave rectified rise of the log-compressed mel *magnitudes*, band mean.
+
+        The context's flux takes dB differences, so a band rising from -90 to -70 dB (reverb,
+        the noise floor, a pad's slow swell) counts as much as a note's attack; with
+        ``log(1 + γ·magnitude)`` a band far below the music's level adds almost nothing (as in
+        madmom's and BTrack's log-compressed spectral flux). Measured on the rendered dev pieces
+        (``tools.beat_diagnose``): the box's beat F 0.75 -> 0.78.
+        """
+        c = self._lf_now  # (numpy scalars and a dot: a Python float operand or a sum() each
+        np.multiply(mel, self._db_to_ln, out=c)  # allocate ~1 KiB of temporaries per call)
+        np.exp(c, out=c)
+        c *= self._gamma
+        np.log1p(c, out=c)
+        d = self._lf_diff
+        np.subtract(c, self._lf_prev, out=d)
+        np.maximum(d, self._zero, out=d)
+        self._lf_prev, self._lf_now = c, self._lf_prev
+        return ODF_SCALE * float(np.dot(d, self._lf_ones)) / d.size
+
     def update(self, strength: float, mel: np.ndarray | None = None, silent: bool = False) -> bool:
-        """One hop: ``strength`` the flux (0 when silent), ``mel`` the log-mel frame (for the bass
-        flux; None skips it). True when a new next-beat prediction was made this hop."""
+        """One hop: ``mel`` the log-mel frame (dB), whose log-magnitude flux the tracker scores
+        (:meth:`_log_flux`), and the bass flux; ``strength`` (the context's flux, 0 when silent)
+        is scored instead when no frame is given. True when a new next-beat prediction was made
+        this hop."""
         s = strength if math.isfinite(strength) and strength > 0.0 else 0.0
         if mel is not None and mel is not self._mel:  # views of the context's frame, made once
             self._mel, self._mel_harm, self._mel_low = mel, mel[:HARMONY_BANDS], mel[:LOW_BANDS]
+            if self._lf_now.size != mel.size:
+                self._lf_now, self._lf_prev, self._lf_diff = (np.zeros(mel.size, dtype=np.float32) for _ in range(3))
+                self._lf_ones = np.ones(mel.size, dtype=np.float32)
+        if mel is not None:  # the tracker's own onset strength, from the frame
+            s = 0.0 if silent else self._log_flux(mel)
         if mel is not None and not silent:
             np.add(self._harm_sum, self._mel_harm, out=self._harm_sum)
             self._harm_hops += 1
@@ -294,22 +319,40 @@ class BeatTracker:
             low = 0.0
         size, i = self._size, self._i
         self._low[i] = self._low[i + size] = low
-        self._flux[i] = self._flux[i + size] = s
+        # the onset strength the tracker scores: above the mean of the last ODF_MEAN_S (a steady
+        # texture's flux is not an onset; an adaptive threshold, as BTrack's and madmom's)
+        j = self._odf_i
+        self._odf_sum += s - self._odf_ring[j]
+        self._odf_ring[j] = s
+        self._odf_i = (j + 1) % self._odf_ring.size
+        if self._odf_i == 0:
+            self._odf_sum = float(self._odf_ring.sum())
+        odf = s - self._odf_sum / self._odf_ring.size
+        odf = odf if odf > 0.0 else 0.0
+        self._flux[i] = self._flux[i + size] = odf
         self._i = (i + 1) % size
         self._pending += 1
         if self._pending >= SCORE_BATCH:
             self._flush_score()
-        if self._estimator.update(s) and self.active:
+        # the tempo holds until the periodicity window is mostly past the break again (a window
+        # half silence, half playing reads a tempo that is neither)
+        resumed = self._hops - self._active_from >= RESUME_TEMPO * ACF_WINDOW_S / self.hop_s
+        if self._estimator.update(s) and self.active and resumed:
             self._flush_score()  # with the window of the tempo it was computed for
             self._update_tempo()
         self._since_onset = 0 if s > MIN_ONSET else self._since_onset + 1
         if self._first_onset < 0 and s > MIN_ONSET:
             self._first_onset = self._hops
+        was_active = self.active
         self.active = self._since_onset < ACTIVE_BEATS * self._period
+        if self.active and not was_active and self.known:  # back after a break
+            self._active_from = self._hops
         n = self._hops
         self._hops += 1
 
         if not (self.known and self.active and self._steady >= STEADY_UPDATES):
+            return False
+        if n - self._active_from < RESUME_BEATS * self._period:  # back after a break: hear a beat first
             return False
         if n == self._predicted:
             previous, self._last_beat = self._last_beat, n
@@ -375,7 +418,10 @@ class BeatTracker:
         np.maximum.reduce(out, axis=1, out=future)
         # the expected beat: one period after the last one (or, with none yet, anywhere ahead)
         expect = self._expect[:horizon]
-        centre = (self._last_beat + period - n) if self._last_beat >= 0 else period / 2.0
+        if self._last_beat >= 0:  # after a break: the pulse went on, whole beats later
+            centre = self._last_beat + period * max(1.0, math.ceil((n - self._last_beat) / period - 0.5)) - n
+        else:
+            centre = period / 2.0
         np.subtract(self._ramp[:horizon], centre, out=expect)
         expect /= EXPECT_WIDTH * period
         np.square(expect, out=expect)

@@ -2,19 +2,23 @@
 
 The 16th grid (:class:`~kelly_edge.engine.clock.TempoGrid`) is never re-anchored to a beat: that
 would skip or repeat steps, and the listener hears the jump. Instead, once per beat, when the
-tracker predicts the next beat, :class:`GridLock` sets the grid's *rate* for the next one and a
-half beats so that its beat lands a fraction :data:`GAIN` closer to the predicted one, within
-:data:`MAX_BEND` of the tracked tempo (more while acquiring: :data:`ACQUIRE_BEND` for the first
-:data:`ACQUIRE_BEATS` predictions and after a break). When the correction window ends without a
-new prediction (a break, silence) the grid returns to the tracked tempo and keeps it, with its
-phase, until the player is back.
+tracker predicts the next beat (about half a beat ahead), :class:`GridLock` sets the grid's
+*rate* until that beat so that the grid's beat lands on it (a fraction :data:`GAIN` of the way),
+within :data:`MAX_BEND` of the tracked tempo (more while acquiring: :data:`ACQUIRE_BEND` for the
+first :data:`ACQUIRE_BEATS` predictions and after a new tempo). The correction ends *at* the predicted
+beat: spread over the beat after it too (as first written), only a third of the error was gone
+when the beat sounded, and the box's beats trailed the tracker's on every tempo change and in
+rubato. From the beat on the grid runs at the tracked tempo again and keeps it, with its phase,
+through a break or silence until the player is back.
 
 A steady phase error (the tracker's tempo lagging an accelerando) builds up a tempo correction
 (the integral term, :data:`DRIFT_GAIN`), so the grid catches up rather than trailing behind.
 
-The bar: with a downbeat estimate that held for :data:`BAR_HOLD` beats the target is the bar line
-(step 0 of 16) rather than any beat, so a grid a beat off slips onto the bar by the same rate
-bending (at most :data:`BAR_BEND`), over a few beats.
+The bar: while first acquiring, and later with a downbeat estimate that held for :data:`BAR_HOLD`
+beats, the target is the bar line (step 0 of 16) rather than any beat. A grid whole beats off
+slips onto it in one go, over the coming beat and the next (up to :data:`SLIP_BEND` faster or
+slower): one beat of the box is off, where a slow bend (at most 15 %, as first written) kept it
+off the beat for the eight or more beats it took.
 """
 
 from __future__ import annotations
@@ -22,18 +26,22 @@ from __future__ import annotations
 import math
 from typing import Any
 
-GAIN = 0.5  # share of the phase error removed per beat once locked...
+GAIN = 1.0  # share of the phase error removed by the predicted beat once locked...
 ACQUIRE_GAIN = 1.0  # ... and while acquiring
 DRIFT_GAIN = 0.01  # per beat, the tempo correction that builds up per 16th of steady phase error
-MAX_BEND = 0.06  # largest rate deviation from the tracked tempo once locked
-ACQUIRE_BEND = 0.4  # ... while acquiring
-BAR_BEND = 0.15  # ... while slipping onto the bar line
-ACQUIRE_BEATS = 6  # predictions that count as acquiring: the first, after a break or a new tempo...
+MAX_DRIFT = 0.06  # ... up to this share of the tracked tempo
+MAX_BEND = 0.25  # largest rate deviation from the tracked tempo once locked (for half a beat)
+ACQUIRE_BEND = 1.0  # ... while acquiring
+SLIP_BEND = 1.5  # ... while slipping onto the bar line (up to 2.5x for a beat and a half)
+SLIP_BACK = 6.0  # 16ths: a bar line further back than this is sought forward
+ACQUIRE_BEATS = 6  # predictions that count as acquiring: the first, or after a new tempo...
 MAX_ACQUIRE_BEATS = 16  # ... and more, up to this many, until the grid is near the beat
-BREAK_BEATS = 4.0  # no prediction for this many beats: a break, acquire again after it
 NEW_TEMPO = math.log(1.08)  # a tempo change larger than this acquires again
 BAR_HOLD = 16  # beats a new downbeat estimate must hold before a locked grid moves to it
 MIN_GRID_BPM, MAX_GRID_BPM = 40.0, 240.0  # the bent rate stays in the box's tempo range
+MIN_SPAN = 0.25  # beats: the shortest correction (a prediction right before its beat)
+MAX_RATE_STEP = 1.9  # a new rate at most this times the grid's: at twice, a step planned at the
+# old rate (one ahead) would come after the next one planned at the new
 LATENCY_S = 0.01  # the flux peaks this long after the onset (measured on rendered pieces)
 
 
@@ -62,24 +70,29 @@ class GridLock:
         """Between predictions: the tracked tempo again once the correction window is over."""
         if t < self._until or self.base_bpm is None:
             return None
+        if self.base_bpm > MAX_RATE_STEP * grid.bpm:  # back from a slowed slip: in two steps
+            return MAX_RATE_STEP * grid.bpm
         self._until = math.inf
         return self.base_bpm if abs(grid.bpm - self.base_bpm) > 1e-9 else None
 
-    def on_prediction(self, t: float, grid: Any, tracker: Any) -> float:
-        """The grid rate (BPM) to run at from ``t`` after the tracker predicted a beat."""
+    def on_prediction(self, t: float, grid: Any, tracker: Any, predicted_at: float | None = None) -> float:
+        """The grid rate (BPM) to run at from ``t`` after the tracker predicted a beat (at
+        ``predicted_at``, default ``t``: its ``next_beat_hops`` count from then)."""
         period_s = 60.0 / tracker.bpm
         first = self._tracked is None
         new_tempo = not first and abs(math.log(tracker.bpm / self._tracked)) > NEW_TEMPO
-        if first or new_tempo or t - self._last_t > BREAK_BEATS * period_s:
-            self._predictions = 0  # first lock, back after a break, or a new tempo: acquire
+        if first or new_tempo:
+            self._predictions = 0  # first lock or a new tempo: acquire
             self._drift = 0.0
             self._near = 0
             # the bar line is sought until a first lock completed: across a tempo change or a
             # break after that, the player's bars go on where the grid's are
+        # back after a break (no prediction for beats): the grid kept the pulse through it,
+        # so it goes on locked, not acquiring (the tracker's first beats back are the least sure)
         self._last_t = t
         self._predictions += 1
         self._tracked = tracker.bpm
-        beat_t = t + tracker.next_beat_hops * tracker.hop_s - self.latency_s
+        beat_t = (t if predicted_at is None else predicted_at) + tracker.next_beat_hops * tracker.hop_s - self.latency_s
         position = grid.position(beat_t)
         slot = tracker.downbeat_slot
         self._slot_beats = self._slot_beats + 1 if slot == self._slot and slot >= 0 else 0
@@ -89,21 +102,25 @@ class GridLock:
         bend = ACQUIRE_BEND if acquiring else MAX_BEND
         if not acquiring and slot >= 0:
             self._bar_found = True
+        error = _wrap(-position, 4.0)  # to the nearest beat
+        span = max(beat_t - t, MIN_SPAN * period_s)
         if slot >= 0 and ((acquiring and not self._bar_found) or self._slot_beats >= BAR_HOLD):
+            # the bar line: a grid whole beats off slips onto it in one go, over this beat and the
+            # next (one beat of the box off instead of the many a slow bend took), forward when
+            # that is shorter than 1.5 beats back
             wanted = 4.0 * ((tracker.next_beat_index - slot) % 4)
-            error = _wrap(wanted - position, 16.0)
-            if abs(error) > 2.0:
-                bend = max(bend, BAR_BEND)
-        else:
-            error = _wrap(-position, 4.0)
+            bar_error = (wanted - position + SLIP_BACK) % 16.0 - SLIP_BACK
+            if abs(bar_error - error) > 2.0:
+                error = bar_error
+                span += period_s
+                bend = max(bend, SLIP_BEND)
         self._near = self._near + 1 if abs(error) < 0.5 else 0
         if not acquiring and abs(error) <= 2.0:
-            self._drift = min(MAX_BEND, max(-MAX_BEND, self._drift + DRIFT_GAIN * error))
+            self._drift = min(MAX_DRIFT, max(-MAX_DRIFT, self._drift + DRIFT_GAIN * error))
         step0 = period_s / (4.0 * (1.0 + self._drift))
         self.base_bpm = 15.0 / step0
-        span = max(beat_t - t, 0.0) + period_s
         gain = ACQUIRE_GAIN if acquiring else GAIN
         rate = (span / step0 + gain * error) / span  # steps per second
         rate = min((1.0 + bend) / step0, max((1.0 - bend) / step0, rate))
         self._until = t + span
-        return min(MAX_GRID_BPM, max(MIN_GRID_BPM, 15.0 * rate))
+        return min(MAX_GRID_BPM, MAX_RATE_STEP * grid.bpm, max(MIN_GRID_BPM, 15.0 * rate))

@@ -8,6 +8,7 @@ attributes or a deque, never a lock the processing thread could wait on.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable, Protocol, runtime_checkable
 
@@ -28,9 +29,12 @@ class TempoSource(Protocol):
     :class:`~kelly_edge.engine.clock.TempoGrid`, read-only), :meth:`transport` (the next
     pending ``"start"``, ``"stop"`` or ``"continue"``, or None) and an idempotent :meth:`close`;
     :meth:`prepare` is called once, with the features, before the first hop (allocate there).
-    ``name`` says what it follows, for the status line."""
+    ``name`` says what it follows, for the status line. ``tracked_bpm`` is the tempo it follows
+    when that differs from the grid's momentary rate (the player's, while the grid bends towards
+    its beat), else None: the report's tempo path."""
 
     name: str
+    tracked_bpm: float | None
 
     def prepare(self, features: Any) -> None: ...
 
@@ -45,6 +49,7 @@ class ConfigTempo:
     """``tempo.source: config``: the tempo of the config file, never changed."""
 
     name = "config"
+    tracked_bpm = None  # the grid runs at what this source set, unbent
 
     def prepare(self, features: Any) -> None:
         pass
@@ -63,6 +68,7 @@ class TapSource:
     """``tempo.source: tap``: :meth:`tap` (from a footswitch thread) sets the tempo."""
 
     name = "tap"
+    tracked_bpm = None  # the grid runs at what this source set, unbent
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._tapper = TapTempo()
@@ -94,6 +100,7 @@ class MidiClockSource:
     """``tempo.source: midi_clock``: the filtered tempo and transport of an incoming MIDI clock."""
 
     name = "midi_clock"
+    tracked_bpm = None  # the grid runs at what this source set, unbent
 
     def __init__(self, follower: ClockFollower, port: MidiClockInput | None = None) -> None:
         self.follower = follower
@@ -127,6 +134,10 @@ class PlayerSource:
     :class:`~kelly_edge.tempo.lock.GridLock` bends the grid's rate once per beat towards its
     predictions. ``bpm`` (the config's) is the starting tempo and the tracker's prior centre.
     The tracker is sized by :meth:`prepare`, from the context's exact hop duration.
+
+    A new rate is applied only on a hop that planned a step (its grid position crossed a 16th),
+    at most a 16th after the prediction: the engine runs a step's models in the few hops before
+    it is planned, counted at the grid's rate, and a rate changed mid-step would cut that short.
     """
 
     name = "player"
@@ -135,6 +146,8 @@ class PlayerSource:
         self._guess = float(bpm)
         self.tracker: BeatTracker | None = None
         self.lock = GridLock()
+        self._predicted_at: float | None = None  # a prediction not applied yet
+        self._step = -1  # the grid's last 16th boundary passed, at the last poll
 
     @property
     def tracked_bpm(self) -> float | None:
@@ -153,7 +166,14 @@ class PlayerSource:
         if tracker is None:  # not prepared: do it now (allocates in this hop)
             tracker = self.tracker = BeatTracker(hop_s=features.hop_s, bpm=self._guess)
         if tracker.update(features.onset_strength, features.mel, features.silent):
-            return self.lock.on_prediction(t, grid, tracker)
+            self._predicted_at = t
+        step = math.floor(grid.position(t))
+        if step == self._step:
+            return None  # mid-step: see the class docstring
+        self._step = step
+        if self._predicted_at is not None:
+            at, self._predicted_at = self._predicted_at, None
+            return self.lock.on_prediction(t, grid, tracker, predicted_at=at)
         return self.lock.on_hop(t, grid)
 
     def transport(self) -> str | None:

@@ -25,9 +25,6 @@ BUSY_ONSETS_PER_S = 4.0
 """Player onset rate above which a phrase's breath is two beats instead of one or two."""
 MIN_CENTRE_MOVE = 4
 """Semitones each phrase's register centre moves at least from the last, so the range gets used."""
-# Registers alternate: a phrase centred in the lower half of the band is followed by one in the
-# upper half and back, so any two phrases in a row span the range (a uniform draw left a 40 s run
-# using exactly half of it, bwv269).
 
 
 class PhrasePlanner:
@@ -45,7 +42,6 @@ class PhrasePlanner:
         self._rest_at = 0  # first step of the phrase's breath
         self._end = 0  # first step after the phrase
         self._centre = (self._low + self._high) / 2.0
-        self._upper = self._rng.random() < 0.5  # the half of the range the next phrase is centred in
         self._amp = 0.0
         self._shape = ARCH
 
@@ -82,9 +78,7 @@ class PhrasePlanner:
         self._amp = min(6.0, span / 4.0) * (0.6 + 0.4 * rng.random())
         margin = min(self._amp, span / 2.0)
         c_lo, c_hi = lo + margin, hi - margin
-        mid = (c_lo + c_hi) / 2.0
-        centre = rng.uniform(mid, c_hi) if self._upper else rng.uniform(c_lo, mid)
-        self._upper = not self._upper
+        centre = rng.uniform(c_lo, c_hi)
         if c_hi - c_lo > 2 * MIN_CENTRE_MOVE and abs(centre - self._centre) < MIN_CENTRE_MOVE:
             # move away from the last register, inside the allowed band
             up = self._centre + MIN_CENTRE_MOVE

@@ -37,16 +37,14 @@ from kelly_edge.generate import theory
 from kelly_edge.models import spec
 from tools.evaluate import metrics
 
-QUALITY_MIREX = {"maj": "maj", "min": "min", "7": "7", "m7": "min7", "dim": "dim"}
 CHORD_CHANNEL, BASS_CHANNEL = 1, 2  # wire channels of the default config's chord and bass voices
 
 
 def mirex_label(index: int) -> str:
-    """mir_eval's name of a chord class: ``"A:min"``, ``"G:7"``, ``"N"``."""
-    chord = spec.chord_of_index(index)
-    if chord is None:
-        return "N"
-    return f"{spec.PITCH_NAMES[chord[0]]}:{QUALITY_MIREX[chord[1]]}"
+    """mir_eval's name of a chord class: ``"A:min"``, ``"G:7"``, ``"N"`` (the evaluation's own table)."""
+    from tools.evaluate.systems import BOX_LABELS
+
+    return BOX_LABELS[spec.chord_name(index)]
 
 
 _BY_PCS = {frozenset(theory.chord_pitch_classes(i)): i for i in range(spec.N_CHORDS)}

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "evaluate":
             results = P.evaluate(args.models, plan, cache, args.out, update_manifest=args.write_readme)
         if args.command in ("evaluate", "train", "all"):
-            text = P.table(results)
+            text = P.table({n: results[n] for n in spec.MODEL_NAMES if n in results})
             print(text)
             if args.write_readme or args.command == "all":
                 from tools.train.readme import update_readme

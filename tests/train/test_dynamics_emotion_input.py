@@ -4,7 +4,7 @@ On stage the engine hands the DynamicsEngine the trained EmotionRecognizer's VAD
 smoothed over 1 s and leaned toward the intent (:class:`kelly_edge.emotion.follow.EmotionFollower`).
 The training rows (:func:`tools.train.build_audio.features_from_audio`) must carry the same vector
 for the same audio, as ``run --input`` would compute it; they once carried the raw emotion
-fallback's estimate instead (0.1-0.4 away on this audio).
+fallback's estimate instead (0.2-0.9 away on this audio, in the largest of the four).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def test_the_check_tells_the_old_raw_fallback_input_apart(both: tuple[list, np.n
     for (x_e, _, _), t in zip(rows, _row_times(len(rows))):
         j = int(np.searchsorted(times, t - 1e-9))
         gaps.append(float(np.abs(fallback(x_e)[spec.Emo.VADI] - vadi[j]).max()))
-    assert max(gaps) > 0.05, max(gaps)
+    assert min(gaps) > 0.05, min(gaps)  # measured 0.2 at least
 
 
 def test_the_dynamics_rows_name_the_emotion_model_they_were_made_with(tmp_path: Path) -> None:

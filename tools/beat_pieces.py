@@ -9,6 +9,10 @@ going on underneath) maps beat numbers to seconds, and every note is placed on t
 - ``funk`` (held out): sixteenth hi-hats, a syncopated kick and bass, stabbed chords;
 - ``waltzpiano`` (held out): piano arpeggios in eighths under a melody, in 4/4 still.
 
+The written piece is the evaluation's :class:`tools.evaluate.pieces.Piece` (one type for rendered
+music with known beats and chords, one MIDI writer) and the beat F-measure is the evaluation's
+:func:`tools.evaluate.metrics.beat_f`; only the beat tracker's own styles and tempo curves live here.
+
 :data:`DEV` is what the tracker was tuned on; :data:`HELD_OUT` (other seeds, tempi and styles)
 never was. ``python -m tools.beat_pieces [--set dev|held_out|all] [--seconds 30]`` renders them
 (FluidSynth), runs each through the engine offline (the default ``tempo.source: player``) and
@@ -30,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from kelly_edge.midi import smf
+from kelly_edge.models import spec
+from tools.evaluate import pieces as written
+from tools.evaluate.metrics import beat_f
 
-SKIP_S = 4.0  # beats before this are not scored: the tracker is allowed this long to lock
 TEMPO_TOLERANCE = 0.04
 LEAD_IN_S = 0.5
 ROOTS_MAJOR = (0, 5, 7, 9, 2, 4)  # I IV V vi ii iii
@@ -126,7 +131,8 @@ def _silent_beats(piece: Piece) -> range:
 class _Writer:
     def __init__(self, beats: np.ndarray) -> None:
         self.beats = beats
-        self.events: list[tuple[float, bytes]] = []
+        self.notes: list[tuple[float, float, int, int, int]] = []  # as written.Piece.notes
+        self.programs: dict[int, int] = {}
 
     def time(self, beat: float) -> float:
         i = int(math.floor(beat))
@@ -137,11 +143,10 @@ class _Writer:
     def note(self, ch: int, pitch: int, vel: int, beat: float, length: float) -> None:
         t0, t1 = self.time(beat), self.time(beat + length)
         vel = int(min(127, max(1, vel)))
-        self.events.append((t0, bytes((0x90 | ch, pitch, vel))))
-        self.events.append((t1 - 0.005, bytes((0x80 | ch, pitch, 0))))
+        self.notes.append((t0, t1 - 0.005, ch, pitch, vel))
 
     def program(self, ch: int, program: int) -> None:
-        self.events.append((0.0, bytes((0xC0 | ch, program))))
+        self.programs[ch] = program
 
 
 def _chord(root_pc: int, key: int) -> list[int]:
@@ -155,8 +160,14 @@ def _bar_plan(piece: Piece, n_bars: int, rng: np.random.Generator) -> list[int]:
     return [loop[b % 4] for b in range(n_bars)]
 
 
-def piece_events(piece: Piece, seconds: float) -> tuple[list[tuple[float, bytes]], np.ndarray, np.ndarray]:
-    """``(events, beats, downbeats)``: the MIDI messages ``(t, bytes)`` and the reference beats."""
+def _label(root_pc: int, key: int) -> str:
+    """mir_eval's label of the chord :func:`_chord` voices."""
+    return f"{spec.PITCH_NAMES[(key + root_pc) % 12]}:{'min' if root_pc in MINOR_ROOTS else 'maj'}"
+
+
+def written_piece(piece: Piece, seconds: float) -> written.Piece:
+    """The piece's notes and exact ground truth (beats, downbeats, one chord a bar) as the
+    evaluation's :class:`tools.evaluate.pieces.Piece`, which also writes its MIDI file."""
     beats = beat_times(piece, seconds)
     w = _Writer(beats)
     rng = np.random.default_rng(piece.seed)
@@ -170,11 +181,13 @@ def piece_events(piece: Piece, seconds: float) -> tuple[list[tuple[float, bytes]
     else:
         w.program(0, 0)
         w.program(1, 0)
+    chords: list[tuple[float, float, str]] = []
     for bar in range(n_bars):
         b0 = 4 * bar
         if b0 in silent:
             continue
         chord = _chord(plan[bar], piece.key)
+        chords.append((float(beats[b0]), w.time(b0 + 4), _label(plan[bar], piece.key)))
         root = chord[0] - 12
         jitter = lambda: int(rng.integers(-6, 7))  # noqa: E731 - a velocity humaniser
         if style == "band":
@@ -224,19 +237,22 @@ def piece_events(piece: Piece, seconds: float) -> tuple[list[tuple[float, bytes]
                 dur = 2.0 if rng.random() < 0.4 and pos % 2 == 0 else 1.0
                 w.note(1, chord[int(rng.integers(0, 3))] + 24, 78 + jitter(), b0 + pos, dur * 0.9)
                 pos += dur
-    downbeats = beats[: 4 * n_bars : 4]
-    return w.events, beats[: 4 * n_bars], downbeats
+    return written.Piece(
+        name=piece.name, style=piece.style, texture=piece.style, tempo_path=piece.curve, tonic=piece.key, major=True,
+        beats=tuple(float(t) for t in beats[: 4 * n_bars]), downbeats=tuple(float(t) for t in beats[: 4 * n_bars : 4]),
+        chords=tuple(chords), notes=tuple(w.notes), programs=w.programs, duration=seconds,
+    )
 
 
 def render_piece(piece: Piece, folder: Path, seconds: float) -> tuple[Path, np.ndarray, np.ndarray]:
     """Render ``piece`` to ``folder/<name>.wav``; returns the path, its beats and downbeats."""
     from tools.render import render_midi
 
-    events, beats, downbeats = piece_events(piece, seconds)
+    w = written_piece(piece, seconds)
     mid = folder / f"{piece.name}.mid"
-    mid.write_bytes(smf.build_smf(events, ppq=960, initial_bpm=60.0))
+    mid.write_bytes(w.midi_bytes(ppq=960))
     wav = render_midi(mid, folder / f"{piece.name}.wav", max_seconds=seconds)
-    return wav, beats, downbeats
+    return wav, np.array(w.beats), np.array(w.downbeats)
 
 
 # --- running the box and scoring it -------------------------------------------------------------
@@ -271,8 +287,6 @@ class Score:
 def score_piece(piece: Piece, folder: Path, seconds: float, config: Any = None, guess: float | None = None) -> Score:
     """Render, run and score ``piece``. ``guess``: start from ``tempo.bpm`` = the piece's tempo
     times ``guess`` (the player's rough setting) instead of the config's."""
-    import mir_eval
-
     from kelly_edge.config.schema import default_config
 
     wav, ref, ref_down = render_piece(piece, folder, seconds)
@@ -283,8 +297,7 @@ def score_piece(piece: Piece, folder: Path, seconds: float, config: Any = None, 
     end = min(seconds, float(ref[-1]) + 0.1)
     est = est[est <= end]
     est_down = est_down[est_down <= end]
-    f = mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref, SKIP_S), mir_eval.beat.trim_beats(est, SKIP_S))
-    fd = mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref_down, SKIP_S), mir_eval.beat.trim_beats(est_down, SKIP_S))
+    f, fd = beat_f(ref, est), beat_f(ref_down, est_down)  # mir_eval's, after metrics.WARM_UP_S (4 s)
     true_bpm = 60.0 / float(np.median(np.diff(ref[-5:])))
     return Score(piece.name, float(f), float(fd), abs(bpm / true_bpm - 1.0), true_bpm, bpm)
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from kelly_edge.config.schema import models_dir
 from kelly_edge.emotion import thesaurus
+from kelly_edge.emotion.follow import EmotionFollower
 from kelly_edge.engine.clock import TempoGrid
 from kelly_edge.engine.model_state import ModelStates
 from kelly_edge.engine.playlog import PlayLog
@@ -48,7 +49,6 @@ from kelly_edge.tempo.source import TempoSource, file_tempo_source
 
 log = logging.getLogger(__name__)
 
-EMOTION_SMOOTHING_S = 1.0  # time constant of the VADI the generator follows
 REPORT_EVERY_S = 1.0
 MAX_EMOTION_SAMPLES = 4 * 3600  # the report keeps the last four hours of the emotion path
 PRERUN_HOPS = 5  # hops before a step is planned in which its models may run, one per hop
@@ -122,14 +122,14 @@ class Engine:
             for step in range(spec.N_STEPS)
         ]
         self._marked_step = -1  # the step whose models were last marked due
-        self.vadi = np.zeros(4, dtype=np.float32)  # the heard emotion, smoothed
-        self._vadi_step = np.zeros(4, dtype=np.float32)
-        self.emotion_vadi = np.zeros(4, dtype=np.float32)  # ... blended with the intent: what the music follows
-        self._intent = thesaurus.by_name(config.emotion.intent) if config.emotion.intent else None
+        intent = thesaurus.by_name(config.emotion.intent) if config.emotion.intent else None
+        # the one owner of the followed emotion (training's dynamics rows use the same class)
+        self.emotion = EmotionFollower(intent, float(config.emotion.intent_amount))
+        self.vadi = self.emotion.vadi  # the heard emotion, smoothed (updated in place)
+        self.emotion_vadi = self.emotion.emotion_vadi  # ... blended with the intent: what the music follows
         self._pad = np.zeros(self.hop_length, dtype=np.float32)
         self._emotion_out = np.zeros(spec.EMOTION.n_out, dtype=np.float32)
         self._samples = 0
-        self._emotion_t = 0.0  # audio time of the last emotion update
         self._heard = False
         self._next_step = 0
         self._next_report_t = 0.0
@@ -246,24 +246,8 @@ class Engine:
         self._run_pending(None)
 
     def _follow_emotion(self) -> None:
-        """Smooth the recognised VADI (a 1 s time constant over the audio time since the last
-        update, whatever the model's rate) and lean it toward the intent."""
-        now = self.time_s
-        a = min(1.0, (now - self._emotion_t) / EMOTION_SMOOTHING_S)
-        self._emotion_t = now
-        heard = self.scheduler.output("emotion")[Emo.VADI]
-        d = self._vadi_step  # clip(heard, -1, 1) - vadi, without allocating (np.clip is slow on 4 values)
-        np.minimum(heard, 1.0, out=d)
-        np.maximum(d, -1.0, out=d)
-        d -= self.vadi
-        d *= a
-        self.vadi += d
-        self._blend_intent()
-
-    def _blend_intent(self) -> None:
-        np.copyto(self.emotion_vadi, self.vadi)
-        if self._intent is not None:
-            thesaurus.blend_intent(self.emotion_vadi, self._intent, float(self.config.emotion.intent_amount))
+        """Smooth the recognised VADI and lean it toward the intent (:class:`EmotionFollower`)."""
+        self.emotion.follow(self.scheduler.output("emotion")[Emo.VADI], self.time_s)
 
     # --- the hop ------------------------------------------------------------------------------
     @property
@@ -353,11 +337,11 @@ class Engine:
     def set_intent(self, name: str | None, amount: float) -> None:
         """Lean the music toward the thesaurus emotion ``name`` by ``amount`` 0..1 (None: follow
         the playing only). The config object is updated too, so status shows what is in force."""
-        self._intent = thesaurus.by_name(name) if name else None
         self.config = dataclasses.replace(
             self.config, emotion=dataclasses.replace(self.config.emotion, intent=name, intent_amount=amount)
         )
-        self._blend_intent()  # in force now, not at the emotion model's next run
+        # in force now, not at the emotion model's next run
+        self.emotion.set_intent(thesaurus.by_name(name) if name else None, amount)
 
     def restart_bar(self) -> None:
         """A bar starts now (MIDI Start): the next planned step is a downbeat at the current time.

@@ -285,9 +285,13 @@ def chord_tone_weights(index: int, low: int, high: int, other: float) -> np.ndar
     return np.array([1.0 if not pcs or p % 12 in pcs else other for p in range(low, high + 1)])
 
 
-LOOP_MAX_STEPS = 16
+LOOP_MAX_STEPS = 15
 """16ths: the longest stretch of three or more melody notes on at most two pitches, first onset
-to last release (a bar). A melody note ends by the next beat, so its release is known ahead."""
+to last release: a bar less a 16th. A melody note ends by the next beat, so its release is known
+ahead on the grid; what a listener hears also moves by the micro-timing and humanising (up to half
+a 16th early) and the grid that follows the player bending its rate, and a stretch allowed the
+whole bar on the grid measured 0.98 bar played (bwv4.8): the 16th is that slack, so "no two-note
+loop for more than a bar" holds as played, not only as planned."""
 SLOW_REPEAT_STEPS = 8
 """16ths: a repeat of the last pitch further apart than this leaves no room for a third note
 inside :data:`LOOP_MAX_STEPS`, so it is avoided."""

@@ -92,3 +92,39 @@ def test_fingerprint_moves_with_the_feature_code(monkeypatch: pytest.MonkeyPatch
     assert edited("# a comment\n") == before
     after = edited("\nBATCH_TWICE = 2 * BATCH\n")
     assert {m for m in spec.MODEL_NAMES if after[m] != before[m]} == set(F.AUDIO_MODELS)
+
+
+def test_dynamics_was_trained_on_the_shipped_emotion_model(manifest: dict) -> None:
+    """The dynamics model's VADI inputs came from the emotion model the box ships (the engine's
+    followed emotion, tools/train/build_audio.py): retraining emotion alone leaves dynamics trained
+    on another model's output, and fails here (python -m tools.train all --models emotion,dynamics)."""
+    assert manifest["dynamics"].get("emotion_sha256") == manifest["emotion"]["sha256"]
+
+
+def test_held_out_by_tune(manifest: dict) -> None:
+    """The models trained on corpus pieces hold out whole tunes, not files (issue 13 item 8)."""
+    for name in ("emotion", "melody", "dynamics", "groove"):
+        assert manifest[name]["split"].startswith("by tune"), name
+
+
+def test_no_tune_straddles_the_split() -> None:
+    """The grouping the split uses puts two files of one chorale tune into one group, and the
+    seeded split keeps a group wholly on one side."""
+    from tools.train.build_symbolic import tune_ids
+    from tools.train.data import split_by_piece
+    from tools.train.symbolic import Piece, Voice
+
+    def piece(name: str, pitches: list[int]) -> Piece:
+        n = len(pitches)
+        on = np.arange(n, dtype=np.float64)
+        v = Voice(on, np.ones(n), np.array(pitches, np.int16), (on // 4).astype(np.int32), on % 4)
+        return Piece(name, [v], 4.0, np.arange(0, n, 4, dtype=np.float64), 0, True, float(n))
+
+    tune = list(range(60, 78))
+    pieces = [piece("bwv1.1", tune), piece("bwv1.1-sc", [p + 2 for p in tune]), piece("other", tune[::-1])]
+    ids = tune_ids(pieces)
+    assert ids[0] == ids[1] != ids[2]
+    groups = np.repeat(np.array(ids), 50)
+    for seed in range(20):
+        tr, te = split_by_piece(groups, test_frac=0.34, seed=seed)
+        assert not set(groups[tr].tolist()) & set(groups[te].tolist())

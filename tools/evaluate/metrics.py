@@ -104,12 +104,13 @@ def _intervals(changes: Sequence[tuple[float, str]], end: float) -> tuple[np.nda
     return np.array([[starts[i], ends[i]] for i in keep], float).reshape(-1, 2), [marks[i][1] for i in keep]
 
 
-def chords_majmin(ref: Sequence[tuple[float, float, str]], est: Sequence[tuple[float, str]], duration: float) -> float:
+def chords_majmin(ref: Sequence[tuple[float, float, str]], est: Sequence[tuple[float, str]], duration: float,
+                  *, warm_up_s: float = WARM_UP_S) -> float:
     """mir_eval majmin recognition of ``est`` changes against ``ref`` segments, after the warm-up."""
     import mir_eval
 
-    ref_int = np.array([[max(s, WARM_UP_S), e] for s, e, _ in ref if e > WARM_UP_S], float).reshape(-1, 2)
-    ref_lab = [lab for s, e, lab in ref if e > WARM_UP_S]
+    ref_int = np.array([[max(s, warm_up_s), e] for s, e, _ in ref if e > warm_up_s], float).reshape(-1, 2)
+    ref_lab = [lab for s, e, lab in ref if e > warm_up_s]
     if not ref_lab:
         return float("nan")
     end = float(ref_int[:, 1].max())
@@ -134,13 +135,14 @@ def label_pcs(label: str) -> frozenset[int]:
     return frozenset((root + int(i)) % 12 for i in np.flatnonzero(bitmap))
 
 
-def chord_tone_counts(onsets: Sequence[tuple[float, int]], ref: Sequence[tuple[float, float, str]]) -> tuple[int, int]:
+def chord_tone_counts(onsets: Sequence[tuple[float, int]], ref: Sequence[tuple[float, float, str]],
+                      *, warm_up_s: float = WARM_UP_S) -> tuple[int, int]:
     """``(chord tones, counted)`` of note-ons against the reference chords (grace after changes)."""
     starts = np.array([s for s, _, _ in ref], float)
     pcs = [label_pcs(lab) for _, _, lab in ref]
     hits = total = 0
     for t, pitch in onsets:
-        if t < WARM_UP_S:
+        if t < warm_up_s:
             continue
         i = int(np.searchsorted(starts, t, side="right")) - 1
         if i < 0 or t >= ref[i][1] or not pcs[i] or t - starts[i] < GRACE_S:

@@ -93,8 +93,8 @@ class Piece:
         """mir_eval key label, e.g. ``"Eb minor"``."""
         return f"{spec.PITCH_NAMES[self.tonic]} {'major' if self.major else 'minor'}"
 
-    def midi_bytes(self) -> bytes:
-        """A Standard MIDI File of the piece (program changes, then every note)."""
+    def midi_bytes(self, ppq: int = 480) -> bytes:
+        """A Standard MIDI File of the piece (program changes, then every note), ``ppq`` ticks a beat of 1 s."""
         events: list[tuple[float, bytes]] = [(0.0, bytes((0xC0 | ch, prog))) for ch, prog in sorted(self.programs.items())]
         offs, ons = [], []
         for on, off, ch, pitch, vel in self.notes:
@@ -102,7 +102,7 @@ class Piece:
             offs.append((off, mm.note_off(ch, pitch)))
         # offs first at equal times, so a re-struck pitch is released before it sounds again
         events += sorted(offs + ons, key=lambda e: (e[0], e[1][0] & 0xF0 == mm.NOTE_ON))
-        return build_smf(events, initial_bpm=60.0)
+        return build_smf(events, ppq=ppq, initial_bpm=60.0)
 
 
 def beat_times(rng: np.random.Generator, bpm: float, n_beats: int, path: str, lead_in: float = 0.25) -> np.ndarray:

@@ -2,9 +2,10 @@
 
 Each task renders one corpus piece with FluidSynth (``tools.render.render_midi``) as a chosen
 *performance*: GM instrument, tempo, transposition, base velocity, velocity spread, accent depth on
-strong 16ths and articulation (note length ratio). The WAV is fed hop by hop through the runtime's
-own :class:`kelly_edge.features.context.FeatureContext`, and after a warm-up a row is taken every
-``every_s`` seconds with the runtime's encoders. The WAV is deleted right away.
+strong 16ths and articulation (note length ratio). The WAV is fed hop by hop through the box's own
+:class:`~kelly_edge.engine.engine.Engine` (its FeatureContext, and its emotion model followed as on
+stage), and after a warm-up a row is taken every ``every_s`` seconds with the runtime's encoders.
+The WAV is deleted right away.
 
 Labels:
 
@@ -122,6 +123,7 @@ class Task:
     warmup_s: float
     every_s: float
     sample_rate: int
+    models_dir: Path | None = None  # the models the engine runs (its emotion makes the dynamics VADI)
 
 
 def emotion_targets(x_emotion: np.ndarray, vadi: np.ndarray) -> np.ndarray:
@@ -154,30 +156,43 @@ def dynamics_targets(perf: Performance) -> np.ndarray:
     return y
 
 
+STAGE_CONFIG = "tempo: {{bpm: {bpm:.3f}, source: config}}\naudio: {{input_gain_db: {gain:.4f}}}\nscheduler: {{budget_ms: 100}}"
+"""The box's default config at the render's known tempo and gain; the wide model budget keeps the
+emotion model from being deferred (a loaded build machine would otherwise change the rows)."""
+
+
 def features_from_audio(
-    samples: np.ndarray, sample_rate: int, *, tempo_bpm: float | None, warmup_s: float, every_s: float, gain_db: float = 0.0
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Run the runtime FeatureContext over ``samples`` ``(n,) float32`` and sample encoder inputs.
+    samples: np.ndarray, sample_rate: int, *, tempo_bpm: float | None, warmup_s: float, every_s: float, gain_db: float = 0.0,
+    models_dir: Path | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Run the box's own :class:`~kelly_edge.engine.engine.Engine` over ``samples`` ``(n,) float32``
+    and sample what its models are given, every ``every_s`` after ``warmup_s``.
 
-    Returns ``(emotion_input (128,), dynamics_descriptor_parts)`` pairs where the second item is
-    ``(descriptors (16,), accents (16,))`` stacked as ``(2, 16)``; the 16th ``step`` comes from the
-    known tempo (0 when unknown).
+    Returns ``(emotion_input (128,), dynamics_descriptor_parts, followed_vadi (4,))`` triples: the
+    emotion encoder's input from the engine's FeatureContext; ``(descriptors (16,), accents (16,))``
+    stacked as ``(2, 16)``; and the engine's ``emotion_vadi``, the VADI the dynamics model is given
+    on stage (the emotion model in ``models_dir`` run every 16th, smoothed and intent-blended by the
+    engine itself; the default config has no intent). The grid runs at ``tempo_bpm`` (the box's
+    starting 100 BPM when unknown). Driving the engine rather than a copy of its emotion path keeps
+    training and stage the same code.
     """
-    from kelly_edge.features.context import FeatureContext
+    from kelly_edge.config.loader import parse_config
+    from kelly_edge.config.schema import default_config
+    from kelly_edge.engine.engine import Engine
+    from kelly_edge.midi.sinks import RecordingSink
+    from kelly_edge.models.runner import load_all
 
-    ctx = FeatureContext(sample_rate=sample_rate, input_gain_db=gain_db)
-    h = ctx.hop_length
-    hop_s = h / sample_rate
-    sixteenth = 15.0 / tempo_bpm if tempo_bpm else None
+    bpm = tempo_bpm or default_config().tempo.bpm
+    config = parse_config(STAGE_CONFIG.format(bpm=bpm, gain=gain_db))
+    engine = Engine(config, RecordingSink(), sample_rate=sample_rate, models=load_all(models_dir or models_folder()))
+    ctx = engine.ctx
+    h = engine.hop_length
     x_e = np.zeros(spec.EMOTION.n_in, dtype=np.float32)
-    rows: list[tuple[np.ndarray, np.ndarray]] = []
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     next_t = warmup_s
-    n_hops = samples.shape[0] // h
-    for i in range(n_hops):
-        t = (i + 1) * hop_s
-        step = int(t / sixteenth) % spec.N_STEPS if sixteenth else 0
-        ctx.update(samples[i * h : (i + 1) * h], step=step)
-        if t >= next_t:
+    for i in range(samples.shape[0] // h):
+        engine.process_hop(samples[i * h : (i + 1) * h])
+        if engine.time_s >= next_t:
             next_t += every_s
             if ctx.silent and ctx.descriptors[spec.Desc.INDEX["silence"]] > 0.9:
                 continue  # the piece has ended: nothing to learn from
@@ -190,8 +205,25 @@ def features_from_audio(
                 tonic=ctx.tonic,
                 descriptors=ctx.descriptors,
             )
-            rows.append((x_e.copy(), np.stack([ctx.descriptors, ctx.heard_bar]).astype(np.float32)))
+            rows.append((x_e.copy(), np.stack([ctx.descriptors, ctx.heard_bar]).astype(np.float32), engine.emotion_vadi.copy()))
+    engine.close()
     return rows
+
+
+def models_folder() -> Path:
+    """The folder the box loads its models from by default (the bundled ``models_tflite``)."""
+    from kelly_edge.config.schema import default_config, models_dir
+
+    return models_dir(default_config())
+
+
+def emotion_sha256(models_dir: Path | None) -> str:
+    """sha256 of the emotion model the box loads from ``models_dir`` (default :func:`models_folder`),
+    ``"fallback"`` when it would use the fallback: what the dynamics rows were made with."""
+    from kelly_edge.models.runner import load_model, sha256_of
+
+    loaded = load_model(spec.EMOTION, models_dir or models_folder())
+    return sha256_of(Path(loaded.reason)) if loaded.status == "trained" else "fallback"
 
 
 def _run_task(task: Task) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[np.ndarray], int, str | None]:
@@ -212,18 +244,18 @@ def _run_task(task: Task) -> tuple[list[np.ndarray], list[np.ndarray], list[np.n
             samples, sr = load_wav_mono(wav)
         except (RenderError, OSError, ValueError) as err:
             return xe, ye, xd, yd, task.group, f"{task.piece.name}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
-    from kelly_edge.models.fallbacks import make_fallback
-
     vadi = cue_vadi(major=task.piece.major, tempo_bpm=p.tempo_bpm, notes_per_s=nps, loudness=p.velocity / 127.0)
     y_dyn = dynamics_targets(p)
     x_d = np.zeros(spec.DYNAMICS.n_in, dtype=np.float32)
-    heard_emotion = make_fallback("emotion")
-    for x_e, parts in features_from_audio(samples, sr, tempo_bpm=p.tempo_bpm, warmup_s=task.warmup_s, every_s=task.every_s, gain_db=p.gain_db):
+    for x_e, parts, followed in features_from_audio(
+        samples, sr, tempo_bpm=p.tempo_bpm, warmup_s=task.warmup_s, every_s=task.every_s, gain_db=p.gain_db, models_dir=task.models_dir
+    ):
         xe.append(x_e)
         ye.append(emotion_targets(x_e, vadi))
-        # the dynamics net gets the VADI the runtime would hand it (estimated from the audio by the
-        # emotion fallback), never the cue label itself: that would leak the velocity target
-        encode.encode_dynamics(x_d, vadi=heard_emotion(x_e)[spec.Emo.VADI], descriptors=parts[0], accents=parts[1])
+        # the dynamics net gets the VADI the engine hands it on stage (the trained emotion model's,
+        # smoothed and intent-blended by the engine), never the cue label itself: that would leak
+        # the velocity target
+        encode.encode_dynamics(x_d, vadi=followed, descriptors=parts[0], accents=parts[1])
         xd.append(x_d.copy())
         yd.append(y_dyn)
     return xe, ye, xd, yd, task.group, None
@@ -239,11 +271,17 @@ def build_audio(
     every_s: float = 0.5,
     sample_rate: int = 22050,
     workers: int = 2,
+    models_dir: Path | None = None,
 ) -> tuple[Dataset, Dataset, SkipReport]:
-    """Emotion and dynamics datasets from ``renders`` random performances of each piece."""
+    """Emotion and dynamics datasets from ``renders`` random performances of each piece; the
+    dynamics inputs carry the emotion model in ``models_dir`` (default the bundled one) as the
+    engine follows it."""
+    from tools.train.build_symbolic import tune_ids
+
     rng = np.random.default_rng(seed)
+    tune = tune_ids(pieces)  # rows are grouped by tune: two files of one chorale never straddle the split
     tasks = [
-        Task(pc, random_performance(rng), gi, int(rng.integers(1 << 31)), max_seconds, warmup_s, every_s, sample_rate)
+        Task(pc, random_performance(rng), tune[gi], int(rng.integers(1 << 31)), max_seconds, warmup_s, every_s, sample_rate, models_dir)
         for gi, pc in enumerate(pieces)
         for _ in range(renders)
     ]
@@ -273,7 +311,8 @@ def build_audio(
         "performances": [asdict(t.perf) for t in tasks[:3]],
     }
     emo = Dataset("emotion", np.array(xe, np.float32).reshape(-1, spec.EMOTION.n_in), np.array(ye, np.float32).reshape(-1, spec.EMOTION.n_out), groups, dict(info))
-    dyn = Dataset("dynamics", np.array(xd, np.float32).reshape(-1, spec.DYNAMICS.n_in), np.array(yd, np.float32).reshape(-1, spec.DYNAMICS.n_out), groups.copy(), dict(info))
+    dyn_info = dict(info, emotion_sha256=emotion_sha256(models_dir))  # the emotion model its VADI inputs came from
+    dyn = Dataset("dynamics", np.array(xd, np.float32).reshape(-1, spec.DYNAMICS.n_in), np.array(yd, np.float32).reshape(-1, spec.DYNAMICS.n_out), groups.copy(), dyn_info)
     log.info("audio: %d rows from %d renders (%d skipped)", len(xe), len(tasks), report.skipped)
     return emo, dyn, report
 
@@ -332,7 +371,7 @@ def emotion_from_labelled(
         except (RenderError, OSError, ValueError, EOFError, RuntimeError) as err:
             report.add(str(path), f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
             continue
-        for x_e, _ in features_from_audio(samples, sr, tempo_bpm=None, warmup_s=warmup_s, every_s=every_s):
+        for x_e, _, _ in features_from_audio(samples, sr, tempo_bpm=None, warmup_s=warmup_s, every_s=every_s):
             xe.append(x_e)
             ye.append(labelled_targets(x_e, v, a))
             ge.append(gi)

@@ -139,6 +139,24 @@ def melody_line(v: Voice) -> Voice:
     return Voice(v.onset[keep], v.dur[keep], v.pitch[keep], v.bar[keep], v.pos[keep])
 
 
+TUNE_INTERVALS = 16
+"""Files whose tunes open with the same this many melodic intervals are one tune."""
+
+
+def tune_ids(pieces: list[Piece]) -> list[int]:
+    """Per piece, the id of its tune: the index of the first piece whose melody opens with the same
+    :data:`TUNE_INTERVALS` intervals (transposition-free). The corpus holds one chorale tune in
+    several files (``bwv112.5`` and ``bwv112.5-sc``; 139 of the 413 chorale files share their opening
+    with another), so held-out rows are chosen by tune: rows carry the tune id as their group."""
+    first: dict[tuple[int, ...], int] = {}
+    out = []
+    for i, piece in enumerate(pieces):
+        pitch = melody_line(piece.voices[0]).pitch.astype(np.int64)
+        opening = tuple(np.diff(pitch)[:TUNE_INTERVALS].tolist())
+        out.append(first.setdefault(opening, i))
+    return out
+
+
 # --- melody ---------------------------------------------------------------------------------------
 
 
@@ -148,6 +166,7 @@ def build_melody(pieces: list[Piece], *, seed: int, transpositions: int = 3) -> 
     s = spec.MELODY
     xs, ys, gs = [], [], []
     row = np.zeros(s.n_in, dtype=np.float32)
+    tune = tune_ids(pieces)
     for gi, piece in enumerate(pieces):
         mel = melody_line(piece.voices[0])
         if len(mel) < 4:
@@ -192,7 +211,7 @@ def build_melody(pieces: list[Piece], *, seed: int, transpositions: int = 3) -> 
                 )
                 xs.append(row.copy())
                 ys.append(int(p[i]))
-                gs.append(gi)
+                gs.append(tune[gi])
     return _dataset("melody", xs, np.array(ys, dtype=np.int64), gs, pieces)
 
 
@@ -227,6 +246,7 @@ def build_groove(pieces: list[Piece], *, seed: int, versions: int = 2) -> Datase
     s = spec.GROOVE
     xs, ys, gs = [], [], []
     row = np.zeros(s.n_in, dtype=np.float32)
+    tune = tune_ids(pieces)
     for gi, piece in enumerate(pieces):
         top = melody_line(piece.voices[0])
         box = bar_grid(top, piece)
@@ -258,7 +278,7 @@ def build_groove(pieces: list[Piece], *, seed: int, versions: int = 2) -> Datase
                 y = np.zeros(s.n_out, dtype=np.float32)
                 y[: spec.N_STEPS] = box[b]
                 ys.append(y)
-                gs.append(gi)
+                gs.append(tune[gi])
     return _dataset("groove", xs, np.array(ys, dtype=np.float32).reshape(-1, s.n_out), gs, pieces)
 
 
@@ -266,6 +286,6 @@ def _dataset(name: str, xs: list[np.ndarray], y: np.ndarray, gs: list[int], piec
     n_in = spec.BY_NAME[name].n_in
     x = np.array(xs, dtype=np.float32).reshape(-1, n_in)
     groups = np.array(gs, dtype=np.int64)
-    info = {"rows": int(x.shape[0]), "pieces": int(len(np.unique(groups))), "piece_names": [p.name for p in pieces][:5]}
+    info = {"rows": int(x.shape[0]), "pieces": int(len(np.unique(groups))), "files": len(pieces), "piece_names": [p.name for p in pieces][:5]}
     log.info("%s: %d rows from %d pieces", name, x.shape[0], info["pieces"])
     return Dataset(name, x, y, groups, info)

@@ -68,15 +68,22 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.data_cache or Path("build/train_cache_smoke" if args.smoke else "build/train_cache")
     t0 = time.time()
     try:
-        if args.command in ("build", "all"):
-            P.build(args.models, plan, cache, corpus_dir=args.corpus_dir, deam_dir=args.deam, emopia_dir=args.emopia)
-        if args.command in ("train", "all"):
-            entries = P.train(args.models, plan, cache, args.out)
-            results = {n: e["metrics"] for n, e in entries.items()}
+        stages = [args.models]
+        if args.command == "all" and "emotion" in args.models and "dynamics" in args.models:
+            # dynamics learns from the emotion model's output, as on stage: the one just trained
+            stages = [[m for m in args.models if m != "dynamics"], ["dynamics"]]
+        results = {}
+        for models in stages:
+            if args.command in ("build", "all"):
+                P.build(models, plan, cache, corpus_dir=args.corpus_dir, deam_dir=args.deam, emopia_dir=args.emopia,
+                        models_dir=args.out)
+            if args.command in ("train", "all"):
+                entries = P.train(models, plan, cache, args.out)
+                results.update({n: e["metrics"] for n, e in entries.items()})
         if args.command == "evaluate":
             results = P.evaluate(args.models, plan, cache, args.out, update_manifest=args.write_readme)
         if args.command in ("evaluate", "train", "all"):
-            text = P.table(results)
+            text = P.table({n: results[n] for n in spec.MODEL_NAMES if n in results})
             print(text)
             if args.write_readme or args.command == "all":
                 from tools.train.readme import update_readme

@@ -1,7 +1,9 @@
 """The training-set container, piece-wise splits and the on-disk cache.
 
-Every row carries the id of the piece it came from (``groups``); held-out data is chosen by piece,
-never by frame or note, so a test row never shares a piece (or a transposition of one) with training.
+Every row carries the id of the piece it came from (``groups``; for rows made from the corpus, the
+id of its *tune*, several files holding one chorale tune: ``build_symbolic.tune_ids``); held-out
+data is chosen by group, never by frame or note, so a test row never shares a tune (or a
+transposition or render of one) with training.
 """
 
 from __future__ import annotations

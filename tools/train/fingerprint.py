@@ -13,7 +13,9 @@ What counts, per model:
   :mod:`kelly_edge.models.spec`;
 - the models trained on audio through the runtime :class:`~kelly_edge.features.context.FeatureContext`
   (emotion, dynamics, harmony): the feature modules it runs (:data:`AUDIO_FEATURE_MODULES`);
-- dynamics also the emotion fallback, whose VADI estimate is one of its training inputs.
+- dynamics also what makes its VADI input: the emotion encoder, the emotion fallback (when no
+  trained emotion model is there) and the :class:`~kelly_edge.emotion.follow.EmotionFollower` that
+  smooths it (the emotion model itself is pinned by the manifest's ``emotion_sha256``).
 
 The symbolic models (melody, groove) do not see the audio feature code in training, so a chroma
 change does not invalidate them (their heard-chroma/onset inputs are synthesised by the trainer).
@@ -80,6 +82,8 @@ def sources(model: str) -> list[tuple[str, str]]:
         from kelly_edge.models import fallbacks
 
         parts.append(("fallbacks.EmotionFallback", inspect.getsource(fallbacks.EmotionFallback)))
+        parts.append(("encode.encode_emotion", inspect.getsource(encode.encode_emotion)))
+        parts.append(("kelly_edge.emotion.follow", _module_source("kelly_edge.emotion.follow")))
     return parts
 
 

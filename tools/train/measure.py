@@ -8,8 +8,8 @@ following chords, not beat tracking). The box's played chords are read back from
 voice (each struck voicing names its chord) and scored against the known chords with mir_eval's
 ``majmin`` (duration-weighted); "recognised" scores the box's current chord stamped at the audio
 time it was decided (before the wait for the next 16th and the planning lead); the chord and bass voices' **chord-tone ratio** is the share of
-their note-ons whose pitch class is in the chord sounding then (within 0.5 s after a change the
-previous chord counts too; note-ons over N.C. are not counted). The floor is random notes of the
+their note-ons whose pitch class is in the chord sounding then (note-ons within 0.5 s after a change
+and over N.C. are not counted). Both scores are the evaluation's own (:mod:`tools.evaluate.metrics`). The floor is random notes of the
 key (the same note-on times, pitch classes drawn from the scale).
 
 ``key-real``: real recordings annotated by essentia (the evaluation's annotation files).
@@ -35,18 +35,16 @@ import numpy as np
 
 from kelly_edge.generate import theory
 from kelly_edge.models import spec
+from tools.evaluate import metrics
 
-GRACE_S = 0.5
-QUALITY_MIREX = {"maj": "maj", "min": "min", "7": "7", "m7": "min7", "dim": "dim"}
 CHORD_CHANNEL, BASS_CHANNEL = 1, 2  # wire channels of the default config's chord and bass voices
 
 
 def mirex_label(index: int) -> str:
-    """mir_eval's name of a chord class: ``"A:min"``, ``"G:7"``, ``"N"``."""
-    chord = spec.chord_of_index(index)
-    if chord is None:
-        return "N"
-    return f"{spec.PITCH_NAMES[chord[0]]}:{QUALITY_MIREX[chord[1]]}"
+    """mir_eval's name of a chord class: ``"A:min"``, ``"G:7"``, ``"N"`` (the evaluation's own table)."""
+    from tools.evaluate.systems import BOX_LABELS
+
+    return BOX_LABELS[spec.chord_name(index)]
 
 
 _BY_PCS = {frozenset(theory.chord_pitch_classes(i)): i for i in range(spec.N_CHORDS)}
@@ -96,54 +94,22 @@ def read_played(events: list[tuple[float, bytes]], end_s: float) -> Played:
 
 
 def majmin(truth: list[tuple[float, float, int]], est: list[tuple[float, float, int]], start_s: float, end_s: float) -> float:
-    """Duration-weighted mir_eval majmin score of ``est`` against ``truth`` over ``[start_s, end_s)``."""
-    import mir_eval
-
-    def labelled(segs: list[tuple[float, float, int]]) -> tuple[np.ndarray, list[str]]:
-        out, labels, t = [], [], start_s
-        for a, b, c in sorted(segs):
-            a, b = max(a, start_s), min(b, end_s)
-            if b <= a:
-                continue
-            if a > t:
-                out.append((t, a))
-                labels.append("N")
-            out.append((a, b))
-            labels.append(mirex_label(c))
-            t = b
-        if t < end_s:
-            out.append((t, end_s))
-            labels.append("N")
-        return np.array(out), labels
-
-    ri, rl = labelled(truth)
-    ei, el = labelled(est)
-    ei, el = mir_eval.util.adjust_intervals(ei, el, ri.min(), ri.max(), mir_eval.chord.NO_CHORD, mir_eval.chord.NO_CHORD)
-    intervals, r, e = mir_eval.util.merge_labeled_intervals(ri, rl, ei, el)
-    durations = mir_eval.util.intervals_to_durations(intervals)
-    return float(mir_eval.chord.weighted_accuracy(mir_eval.chord.majmin(r, e), durations))
+    """Duration-weighted mir_eval majmin score of ``est`` against ``truth`` over ``[start_s, end_s)``
+    (the evaluation's :func:`tools.evaluate.metrics.chords_majmin`; gaps in ``est`` are N.C.)."""
+    ref = [(a, min(b, end_s), mirex_label(c)) for a, b, c in sorted(truth) if a < end_s]
+    changes: list[tuple[float, str]] = []
+    segs = sorted(est)
+    for i, (a, b, c) in enumerate(segs):
+        changes.append((a, mirex_label(c)))
+        if b < (segs[i + 1][0] if i + 1 < len(segs) else end_s):
+            changes.append((b, "N"))  # the chord voice fell silent before the next strike
+    return metrics.chords_majmin(ref, changes, end_s, warm_up_s=start_s)
 
 
 def chord_tone_ratio(ons: list[tuple[float, int]], truth: list[tuple[float, float, int]]) -> tuple[int, int]:
-    """``(in chord, counted)`` note-ons: pitch class in the chord sounding (or, within the grace
-    after a change, the one before); note-ons over N.C. are not counted."""
-    hit = n = 0
-    for t, pitch in ons:
-        now = prev = spec.NO_CHORD
-        for i, (a, b, c) in enumerate(truth):
-            if a <= t < b:
-                now = c
-                if t - a < GRACE_S and i > 0:
-                    prev = truth[i - 1][2]
-                break
-        if now == spec.NO_CHORD:
-            continue
-        n += 1
-        ok = pitch % 12 in theory.chord_pitch_classes(now)
-        if not ok and prev != spec.NO_CHORD:
-            ok = pitch % 12 in theory.chord_pitch_classes(prev)
-        hit += int(ok)
-    return hit, n
+    """``(in chord, counted)`` note-ons by the evaluation's rule (:func:`tools.evaluate.metrics.chord_tone_counts`:
+    pitch class in the chord sounding; note-ons in the grace after a change and over N.C. not counted)."""
+    return metrics.chord_tone_counts(ons, [(a, b, mirex_label(c)) for a, b, c in truth], warm_up_s=0.0)
 
 
 def run_box(samples: np.ndarray, sample_rate: int, tempo_bpm: float, models_dir: Path | None = None):  # type: ignore[no-untyped-def]

@@ -27,6 +27,7 @@ from kelly_edge.models import spec
 from tools.train import data as data_mod
 from tools.train import fingerprint as fingerprint_mod
 from tools.train import metrics as M
+from tools.train.build_symbolic import TUNE_INTERVALS
 from tools.train.data import Dataset, split_by_piece
 from tools.train.symbolic import DatasetError, Piece, SkipReport
 
@@ -146,11 +147,14 @@ def build(
     corpus_dir: Path | None = None,
     deam_dir: Path | None = None,
     emopia_dir: Path | None = None,
+    models_dir: Path | None = None,
 ) -> dict[str, Dataset]:
     """Build and cache the datasets of ``models``; returns them.
 
     ``corpus_dir`` replaces the music21 corpus for the symbolic models (and the renders);
-    ``deam_dir``/``emopia_dir`` replace the cue-labelled renders for the emotion model.
+    ``deam_dir``/``emopia_dir`` replace the cue-labelled renders for the emotion model. The dynamics
+    rows' emotion input comes from the emotion model in ``models_dir`` (as on stage), so build
+    dynamics after training emotion (``all`` does).
     """
     from tools.train import build_symbolic as B
 
@@ -187,7 +191,7 @@ def build(
         diatonic = [p for p in tunes if not p.name.startswith("han")] or tunes
         pool = A.balanced_modes(multi, plan.audio_pieces // 2, rng) + A.balanced_modes(diatonic, plan.audio_pieces - plan.audio_pieces // 2, rng)
         emo, dyn, arep = A.build_audio(
-            pool, seed=s, renders=plan.renders, max_seconds=plan.audio_seconds, workers=plan.workers
+            pool, seed=s, renders=plan.renders, max_seconds=plan.audio_seconds, workers=plan.workers, models_dir=models_dir
         )
         if len(emo) == 0:
             raise DatasetError(f"audio rendering produced no rows ({arep.summary()})")
@@ -197,7 +201,10 @@ def build(
             f"articulation random), runtime FeatureContext features every 0.5 s after 5 s"
         )
         emo.info["source"] = src + "; cue-based labels (mode->valence; tempo, density, loudness->arousal)"
-        dyn.info["source"] = src + "; targets = the render's performance parameters (inverse rendering)"
+        dyn.info["source"] = src + (
+            "; targets = the render's performance parameters (inverse rendering); VADI input = the emotion model "
+            f"({dyn.info['emotion_sha256'][:12]}) as the engine follows it (the rows come from the Engine itself)"
+        )
         if "emotion" in models:
             out["emotion"] = emo
         if "dynamics" in models:
@@ -257,16 +264,25 @@ def train_one(ds: Dataset, plan: Plan, cache: Path) -> tuple[bytes, dict[str, An
         "data": ds.info.get("source", ""),
         "rows": {"train": int(len(tr)), "test": int(len(te))},
         "pieces": {"train": int(len(np.unique(ds.groups[tr]))), "test": int(len(np.unique(ds.groups[te])))},
-        "split": f"by piece, seeded ({TEST_FRAC:.0%} of pieces held out; 10% of training pieces for early stopping)",
+        "split": _split_doc(ds.name),
         "skipped_files": ds.info.get("skipped_files", 0),
         "seed": plan.seed,
         "epochs": trained.epochs,
         "trained_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "train_seconds": round(time.time() - t0, 1),
     }
+    if ds.name == "dynamics":  # the emotion model its VADI inputs came from (a test checks it is the shipped one)
+        entry["emotion_sha256"] = ds.info.get("emotion_sha256", "fallback")
     entry["metrics"] = evaluate_one(ds, plan, data, entry, trained.model)
     (cache / f"{ds.name}.stats.json").write_text(json.dumps(stats))
     return data, entry
+
+
+def _split_doc(name: str) -> str:
+    if name == "harmony":  # rendered accompaniments, each its own group
+        return f"by piece, seeded ({TEST_FRAC:.0%} of pieces held out; 10% of training pieces for early stopping)"
+    return (f"by tune, seeded ({TEST_FRAC:.0%} of tunes held out, files whose melodies open with the same "
+            f"{TUNE_INTERVALS} intervals being one tune; 10% of training tunes for early stopping)")
 
 
 def _output_doc(name: str) -> str:

@@ -331,22 +331,6 @@ def _check_port_list(value: str) -> str | None:
     return None
 
 
-def _shared_channel_ports(gen: Any, prefix: str) -> list[tuple[str, str]] | None:
-    """Voices on one MIDI channel must go to one port: the box routes a channel to one synth."""
-    seen: dict[int, tuple[str, str]] = {}
-    problems: list[tuple[str, str]] = []
-    for name in ("melody", "chord", "bass"):
-        voice = getattr(gen, name)
-        port = voice.port.strip()
-        other = seen.setdefault(int(voice.channel), (name, port))
-        if other[1].casefold() != port.casefold():
-            problems.append((f"{name}.port", (
-                f"{prefix}.{name}.port {port!r} differs from {prefix}.{other[0]}.port {other[1]!r}, yet both play "
-                f"on MIDI channel {voice.channel} (one channel goes to one port: give {name} its own channel or "
-                f"the same port)")))
-    return problems or None
-
-
 def _voice_range(voice: VoiceConfig, prefix: str) -> str | None:
     if voice.low < voice.high:
         return None
@@ -518,7 +502,6 @@ class GeneratorConfig:
     )
 
     RELATIONS: ClassVar[tuple[Relation, ...]] = (
-        Relation(("melody", "chord", "bass"), _shared_channel_ports),
     )
 
 

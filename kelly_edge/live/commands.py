@@ -33,7 +33,7 @@ from kelly_edge.live.timemap import TimeMap
 from kelly_edge.midi.clock_out import ClockOut
 from kelly_edge.midi.file_output import FileOutput
 from kelly_edge.midi.jack_sink import JackMidiOutput, JackTimeline
-from kelly_edge.midi.router import VOICES, MidiRouter, Route, open_router, plan_routes
+from kelly_edge.midi.router import VOICES, MidiRouter, Route, open_router, plan_routes, playing_config
 from kelly_edge.midi.rtmidi_sink import MidiOutput, RtMidiOutput, ScheduledSink
 from kelly_edge.midi.thru import (
     JackThruInput, MidiThru, ThruFilter, ThruProcessor, as_bytes, rtmidi_thru_input, thru_target,
@@ -366,7 +366,9 @@ def _build(
     # audio from a JACK capture on the same server: schedule MIDI on its frames outright
     follow = sink.follow if midi_api == "jack" and midi_file is None and audio.backend == "jack" and rehearsal is None else None
     gate = NoteGate(sink)
-    engine = Engine(config, gate, sample_rate=sample_rate, tempo=tempo)
+    # voices on one channel but different synths play on lanes of their own (the router puts them back)
+    engine = Engine(config if midi_file is not None else playing_config(config), gate, sample_rate=sample_rate,
+                    tempo=tempo)
     key = calibration.device_key(audio.backend, box.capture.name)
     cal = None if rehearsal is not None else calibration.load(config, key)  # a file is not an interface
     gain = float(audio.input_gain_db) + (cal.gain_db if cal is not None else 0.0)

@@ -9,9 +9,10 @@ destination, so each port is opened, watched for hot-plug, panicked and measured
 synth that goes missing silences only the voices that play on it (one log line), and when it
 comes back it gets its notes-off first, then its voices' bank/program, then notes again.
 
-Routing is by MIDI channel: the generator writes each voice on its own channel, and the config
-refuses two voices on one channel with different ports (a channel goes to one synth), so the
-generator needs no change. System messages (clock, Start, Stop) go to the clock destinations:
+Routing is by the channel the generator writes a voice on, its *lane*: a voice's own channel,
+unless another voice on another port already plays on that channel (two synths that both listen
+on channel 1): then a free channel, which the router moves back to the voice's channel on the
+way out (:func:`voice_lanes`, :func:`playing_config`), so the generator needs no change. System messages (clock, Start, Stop) go to the clock destinations:
 the ports listed in ``midi.clock_out_ports``, or every destination when that is empty. A listed
 port that no voice plays to is opened for the clock alone (a drum machine that only follows).
 
@@ -47,6 +48,7 @@ class Route:
     key: str  # the config key that names it: "midi.port", "generator.bass.port", "midi.clock_out_ports", ...
     voices: list[str] = field(default_factory=list)
     channels: list[int] = field(default_factory=list)  # wire channels 0..15 of its voices
+    lanes: dict[int, int] = field(default_factory=dict)  # the generator's channel of a voice -> its wire channel
     setup: list[bytes] = field(default_factory=list)  # bank select + program change of its voices
     clock: bool = False
     primary: bool = False  # midi.port's destination (midi.virtual applies to it)
@@ -55,6 +57,37 @@ class Route:
     def label(self) -> str:
         """Who plays here, for log lines: "bass", "melody+chord", "clock", "thru"."""
         return "+".join(self.voices) if self.voices else "clock" if self.clock else "thru"
+
+
+def voice_lanes(config: Any) -> dict[str, int]:
+    """Each voice's lane (0..15): the channel the generator writes it on. Its own wire channel,
+    unless a voice before it on another port has that lane already: then the lowest channel no
+    voice plays on (the router moves it back to the wire channel for that voice's synth)."""
+    gen = config.generator
+    ports = {name: getattr(gen, name).port.strip().casefold() for name in VOICES}
+    wires = {name: mm.wire_channel(int(getattr(gen, name).channel)) for name in VOICES}
+    lanes: dict[str, int] = {}
+    owner: dict[int, str] = {}  # lane -> the port it goes to
+    for name in VOICES:
+        lane = wires[name]
+        if owner.get(lane, ports[name]) != ports[name]:
+            lane = next(ch for ch in range(16) if ch not in owner and ch not in wires.values())
+        owner[lane] = ports[name]
+        lanes[name] = lane
+    return lanes
+
+
+def playing_config(config: Any) -> Any:
+    """``config`` with each voice's channel set to its lane (what the engine of a routed box plays
+    on); the config itself when every lane is the voice's own channel."""
+    import dataclasses
+
+    lanes, gen = voice_lanes(config), config.generator
+    moved = {name: dataclasses.replace(getattr(gen, name), channel=lane + 1)
+             for name, lane in lanes.items() if lane != mm.wire_channel(int(getattr(gen, name).channel))}
+    if not moved:
+        return config
+    return dataclasses.replace(config, generator=dataclasses.replace(gen, **moved))
 
 
 def plan_routes(config: Any, also: Iterable[str] = ()) -> list[Route]:
@@ -70,6 +103,7 @@ def plan_routes(config: Any, also: Iterable[str] = ()) -> list[Route]:
 
     primary = Route(want=midi.port, key="midi.port", primary=True)
     routes.append(primary)
+    lanes = voice_lanes(config)
     for name in VOICES:
         voice = getattr(gen, name)
         own = voice.port.strip()
@@ -79,6 +113,7 @@ def plan_routes(config: Any, also: Iterable[str] = ()) -> list[Route]:
             routes.append(route)
         ch = mm.wire_channel(int(voice.channel))
         route.voices.append(name)
+        route.lanes[lanes[name]] = ch
         if ch not in route.channels:
             route.channels.append(ch)
         route.setup += mm.voice_setup(ch, voice.program, voice.bank)
@@ -147,11 +182,14 @@ class MidiRouter:
             raise ValueError("a router needs one sink per route, at least one")
         self._routes = tuple(routes)
         self._sinks = tuple(sinks)
-        by_channel: list[ScheduledSink] = [sinks[0]] * 16
+        by_lane: list[ScheduledSink] = [sinks[0]] * 16
+        wire = list(range(16))  # lane -> the channel its synth hears
         for route, sink in zip(routes, sinks):
-            for ch in route.channels:
-                by_channel[ch] = sink
-        self._by_channel = by_channel
+            for lane, ch in route.lanes.items():
+                by_lane[lane] = sink
+                wire[lane] = ch
+        self._by_lane = by_lane
+        self._wire = tuple(wire)
         self._clock_sinks = tuple(s for r, s in zip(routes, sinks) if r.clock)
         self._by_voice = {v: s for r, s in zip(routes, sinks) for v in r.voices}
 
@@ -159,10 +197,15 @@ class MidiRouter:
     def send(self, t: float, message: bytes) -> None:
         status = message[0]
         if status < 0xF0:
-            self._by_channel[status & 0x0F].send(t, message)
+            lane = status & 0x0F
+            self._by_lane[lane].send(t, self._on_wire(lane, message))
             return
         for sink in self._clock_sinks if status in _TRANSPORT else self._sinks:
             sink.send(t, message)
+
+    def _on_wire(self, lane: int, message: bytes) -> bytes:
+        ch = self._wire[lane]
+        return message if ch == lane else bytes((message[0] & 0xF0 | ch,)) + message[1:]
 
     def set_tempo(self, t: float, bpm: float) -> None:
         for sink in self._sinks:
@@ -192,7 +235,8 @@ class MidiRouter:
         clock ports, any other system message to every port."""
         status = message[0]
         if status < 0xF0:
-            self._by_channel[status & 0x0F].send_now(message)
+            lane = status & 0x0F
+            self._by_lane[lane].send_now(self._on_wire(lane, message))
             return
         for sink in self._clock_sinks if status in _TRANSPORT else self._sinks:
             sink.send_now(message)

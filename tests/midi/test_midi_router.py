@@ -15,7 +15,7 @@ from kelly_edge.config.loader import parse_config
 from kelly_edge.errors import DeviceError
 from kelly_edge.midi import messages as mm
 from kelly_edge.midi.clock_out import CLOCK, START, STOP
-from kelly_edge.midi.router import MidiRouter, Route, open_router, plan_routes
+from kelly_edge.midi.router import MidiRouter, Route, open_router, plan_routes, playing_config, voice_lanes
 from kelly_edge.midi.rtmidi_sink import ScheduledSink
 from tests.live.live_fakes import FakeOutput, wait_until
 
@@ -59,15 +59,32 @@ def test_the_clock_goes_to_the_listed_ports_or_every_port() -> None:
     assert [r.want for r in plan_routes(own, also=("B", "keys"))] == ["a", "b", "keys"]
 
 
-def test_two_voices_on_one_channel_must_share_a_port(tmp_path: Any) -> None:
-    from kelly_edge.config.loader import load_config
-    from kelly_edge.errors import ConfigError
-
-    path = tmp_path / "c.yaml"
-    path.write_text("generator:\n  bass:\n    channel: 2\n    port: bass synth\n")
-    with pytest.raises(ConfigError, match=r"c.yaml:4: generator.bass.port 'bass synth' differs from "
-                                          r"generator.chord.port '', yet both play on MIDI channel 2"):
-        load_config(path)
+def test_two_synths_that_both_listen_on_channel_1_each_get_their_voice_on_it() -> None:
+    """Melody and bass both on channel 1, on different synths: the bass plays on a lane of its own
+    (the engine's config says so) and leaves the router on channel 1 to the bass synth only."""
+    text = 'midi: {port: "poly synth"}\ngenerator:\n  melody: {channel: 1}\n  bass: {channel: 1, port: "bass synth"}\n'
+    config = parse_config(text)
+    lanes = voice_lanes(config)
+    assert lanes["melody"] == 0 and lanes["bass"] not in (0, 1)  # 1 is the chord's (channel 2)
+    played = playing_config(config)
+    assert (played.generator.melody.channel, played.generator.bass.channel) == (1, lanes["bass"] + 1)
+    assert playing_config(parse_config(TWO_SYNTHS)) is not None  # no conflict: nothing moved
+    assert playing_config(parse_config(TWO_SYNTHS)).generator == parse_config(TWO_SYNTHS).generator
+    rig = Rig(text)
+    poly, bass = rig.outputs["poly synth"], rig.outputs["bass synth"]
+    rig.router.start()
+    try:
+        t = rig.now() + 0.01
+        rig.router.send(t, mm.note_on(0, 72, 90))  # melody
+        rig.router.send(t, mm.note_on(lanes["bass"], 36, 90))  # bass, on its lane
+        rig.router.send_now(mm.control_change(lanes["bass"], 7, 100))
+        assert wait_until(lambda: mm.note_on(0, 72, 90) in poly.messages() and mm.note_on(0, 36, 90) in bass.messages(), 3)
+    finally:
+        rig.router.close()
+    assert mm.note_on(0, 36, 90) not in poly.messages() and mm.note_on(0, 72, 90) not in bass.messages()
+    assert mm.control_change(0, 7, 100) in bass.messages()
+    assert {m[0] & 0x0F for m in bass.messages() if m[0] < 0xF0} == {0}  # the synth hears channel 1 only
+    assert mm.note_off(0, 36) in bass.messages()  # its close released the bass note on the wire channel
 
 
 class Rig:

@@ -105,7 +105,9 @@ class Engine:
         self.tempo_changes = 0
         self.sink = sink
         memory = ProgressionMemory() if config.generator.progression_memory else None
-        self.generator = Generator(config.generator, sink, memory)
+        # harmony every hop: the chord voice and bass strike when a change is heard, not on a 16th
+        self._hear_chords = config.models.harmony.rate == "hop"
+        self.generator = Generator(config.generator, sink, memory, reactive=self._hear_chords)
         self.scheduler = Scheduler(budget_s=config.scheduler.budget_ms / 1000.0, clock=clock)
         self._inputs = {s.name: np.zeros(s.n_in, dtype=np.float32) for s in spec.MODELS}
         self.model_states = ModelStates(  # the one owner of each model's source and on/off switch
@@ -168,9 +170,18 @@ class Engine:
         )
         self.scheduler.try_run("emotion", x)
 
-    def _run_harmony(self) -> None:
+    def _run_harmony(self) -> bool:
         x = encode.encode_harmony_context(self._inputs["harmony"], self.ctx)
-        self.scheduler.try_run("harmony", x)
+        return self.scheduler.try_run("harmony", x)
+
+    def _hear_chord(self, t: float) -> None:
+        """Harmony at the hop rate: run the model on this hop's features and let the generator
+        follow the chord at once (it strikes at ``t`` on a change, logged at ``t``)."""
+        if not self._run_harmony():
+            return
+        ctx = self.ctx
+        if self.generator.hear_chord(self.scheduler.output("harmony"), now=t, tonic=ctx.tonic, major=ctx.major):
+            self.stats.played.chord_at(t, self.generator.current_chord)
 
     def _run_melody(self, step: int) -> None:
         ctx = self.ctx
@@ -296,6 +307,8 @@ class Engine:
             self._heard = True
         # closed until the player is first heard; closes again after the tail of silence
         gate_open = self._heard and ctx.silent_for_s < self.config.audio.silence_tail_s
+        if self._hear_chords and gate_open:
+            self._hear_chord(t)
         grid = self.grid
         while grid.time_of(self._next_step) < t + grid.step_s:
             k = self._next_step

@@ -98,6 +98,13 @@ PROGRESSION_CONFIDENCE = 0.6
 RECOGNITION_LAG_BEATS = 1
 """The harmony distribution a beat is planned with names the chord heard this many beats before
 (planning runs before the beat sounds, so at least 1; a decoder with more lag adds its own)."""
+HOP_DECODER = {"stay": 0.6, "sharpness": 2.5}
+"""The chord decoder of a reactive generator, updated every hop (~12 a 16th) instead of every step.
+Chosen on the rendered dev pieces (``python -m tools.evaluate.chord_lag``): the decoder's own lag
+is what it costs on top of the model's; a long memory (stay 0.97-0.99, observations softened to
+^0.25) added ~0.1 s and missed 3x the changes, while a short one with the model sharpened (^2.5)
+adds ~0.02 s and played majmin 0.82 against 0.73; a change confirmed over 3-8 hops only added
+lag (the model's mistakes last longer than that)."""
 RECENT_NOTES = 8
 """Melody notes remembered for the loop guard."""
 OFF_CHORD_ON_BEAT = 0.005
@@ -185,8 +192,11 @@ class Generator:
     counts note-ons sent.
     """
 
-    def __init__(self, settings: Any, sink: MidiSink, progression: ProgressionMemory | None = None) -> None:
+    def __init__(
+        self, settings: Any, sink: MidiSink, progression: ProgressionMemory | None = None, *, reactive: bool = False
+    ) -> None:
         self._sink = sink
+        self._reactive = bool(reactive)
         self._progression = progression
         self._h_predicted = np.zeros(spec.HARMONY.n_out)  # the memory's chord as a distribution
         self._h_predicted_at = 0
@@ -220,7 +230,9 @@ class Generator:
         # --- musical state
         self.melody_history: tuple[int, ...] = ()
         self.current_chord: int = spec.NO_CHORD
-        self._decoder = ChordDecoder()
+        self._decoder = ChordDecoder(**(HOP_DECODER if reactive else {}))
+        self._step_s = 0.0  # the last planned step's 16th duration and its bar's end (reactive strikes)
+        self._bar_end = -math.inf
         self.prev_hits = np.zeros(spec.N_STEPS, dtype=np.float32)
         self._bar_hits = np.zeros(spec.N_STEPS, dtype=np.float32)
         self._bar = 0
@@ -315,6 +327,7 @@ class Generator:
             return
         t_step, step_s = float(t_step), float(step_s)
         step = step_index % spec.N_STEPS
+        self._step_s, self._bar_end = step_s, t_step + (spec.N_STEPS - step) * step_s
         bar = step_index // spec.N_STEPS
         if bar != self._bar:  # steps were skipped across a bar line: publish what the bar had
             self._publish_bar()
@@ -337,13 +350,37 @@ class Generator:
         if gate_open:  # the chord heard now, on every step: the voices follow the player's change
             if self._progression is not None:
                 harmony = self._follow_progression(step_index // 4, beat, harmony)
-            changed = self._decide_chord(harmony)
+            # reactive: recognition strikes in hear_chord; a step decides only a loop's predicted beat
+            changed = self._decide_chord(harmony) if not self._reactive or self._beat_prediction >= 0 else False
             self._plan_chord(t_step, step, step_s, changed)
             self._plan_bass(t_step, step, step_s, changed)
             self._plan_melody(t_step, step_index, step_s, melody, groove)
         if step == spec.N_STEPS - 1:
             self._publish_bar()
             self._bar = bar + 1
+
+    def hear_chord(self, harmony: np.ndarray, *, now: float, tonic: int, major: bool) -> bool:
+        """Follow the chord heard now, at once (a ``reactive`` generator; the engine calls this on
+        every hop the harmony model ran while the gate is open): ``harmony`` (64,) goes through the
+        decoder and :func:`theory.choose_chord`, and on a change the chord voice and the bass
+        strike at ``now`` instead of on the next planned 16th, which the step planning runs up
+        to a step ahead of (on dev pieces that was ~0.15 s of the ~0.48 s median lag, and
+        deciding once a step another ~0.1 s). Notes the steps planned ahead for the old chord are
+        dropped. While a progression memory's prediction decides the beat, recognition waits.
+        Returns True when the chord changed (the engine logs it at ``now``)."""
+        if self._closed or not self._reactive or self._beat_prediction >= 0 or not self._step_s > 0.0:
+            return False
+        self._set_key(int(tonic) % 12, bool(major))
+        if not self._decide_chord(harmony):
+            return False
+        if self.current_chord == spec.NO_CHORD:
+            return True
+        t = max(float(now), self._now)
+        if self._enabled[CHORD] and not self._waiting[CHORD]:
+            self._strike_chord(t, max(self._bar_end, t + MIN_NOTE_S), accent=False)
+        if self._enabled[BASS] and not self._waiting[BASS]:
+            self._strike_bass(t, t + max(4 * self._step_s, MIN_NOTE_S), accent=False)
+        return True
 
     def advance(self, now: float) -> None:
         """Send every queued event due at or before ``now`` (seconds), in time order.
@@ -479,13 +516,16 @@ class Generator:
         # a change strikes on any step; a restrike after a pause waits for the beat
         if not (changed or step == 0 or (step % 4 == 0 and (self._restrike[CHORD] or t >= self._chord_until))):
             return
+        self._strike_chord(t, max(t_step + (spec.N_STEPS - step) * step_s, t + MIN_NOTE_S), accent=step % 4 == 0)
+
+    def _strike_chord(self, t: float, t_off: float, *, accent: bool) -> None:
+        """Strike the current chord's voicing at ``t`` until ``t_off``, ending the voice's notes."""
         self._restrike[CHORD] = False
         voicing = self._chord_voicing()
         if not voicing:
             return
         self._release_voice(CHORD, t)
-        t_off = max(t_step + (spec.N_STEPS - step) * step_s, t + MIN_NOTE_S)
-        vel = self._velocity(CHORD, step, _U_CHORD_SPREAD, _U_CHORD_HUMAN)
+        vel = self._velocity(CHORD, accent, _U_CHORD_SPREAD, _U_CHORD_HUMAN)
         for pitch in voicing:
             self._add_note(CHORD, pitch, vel, t, t_off)
         self._voicing = voicing
@@ -496,14 +536,17 @@ class Generator:
             return
         if not (step in (0, 8) or changed or (self._restrike[BASS] and step % 4 == 0)):
             return
+        t = max(t_step, self._now)
+        self._strike_bass(t, max(t_step + 4 * step_s, t + MIN_NOTE_S), accent=step % 4 == 0)
+
+    def _strike_bass(self, t: float, t_off: float, *, accent: bool) -> None:
+        """Play the current chord's root (lowest in the bass range) from ``t`` to ``t_off``."""
         self._restrike[BASS] = False
-        pitch = self._bass_pitch[self.current_chord]  # the root's lowest note in the bass range
+        pitch = self._bass_pitch[self.current_chord]
         if pitch is None:
             return
-        t = max(t_step, self._now)
         self._release_voice(BASS, t)
-        t_off = max(t_step + 4 * step_s, t + MIN_NOTE_S)
-        self._add_note(BASS, pitch, self._velocity(BASS, step, _U_BASS_SPREAD, _U_BASS_HUMAN), t, t_off)
+        self._add_note(BASS, pitch, self._velocity(BASS, accent, _U_BASS_SPREAD, _U_BASS_HUMAN), t, t_off)
 
     def _plan_melody(
         self, t_step: float, step_index: int, step_s: float, melody: np.ndarray, groove: np.ndarray
@@ -530,7 +573,7 @@ class Generator:
         gap_steps = 4 - step % 4
         t_off = max(t_step + self._dyn[_D_LENGTH] * gap_steps * step_s, t + MIN_NOTE_S)
         self._release_voice(MELODY, t)
-        vel = self._velocity(MELODY, step, _U_MEL_SPREAD, _U_MEL_HUMAN)
+        vel = self._velocity(MELODY, step % 4 == 0, _U_MEL_SPREAD, _U_MEL_HUMAN)
         if self._add_note(MELODY, pitch, vel, t, t_off):
             self._melody_last_on = t
             self.melody_history = (*self.melody_history[-2:], pitch)
@@ -611,10 +654,11 @@ class Generator:
         d[_D_LENGTH] = max(0.05, d[_D_LENGTH])
         self._dyn = d
 
-    def _velocity(self, voice: int, step: int, i_spread: int, i_human: int) -> int:
+    def _velocity(self, voice: int, accent: bool, i_spread: int, i_human: int) -> int:
+        """Velocity from the dynamics and the step's draws; ``accent``: on a beat."""
         d, u = self._dyn, self._u
         v = d[_D_VELOCITY] * 127.0 + d[_D_SPREAD] * 30.0 * (2.0 * u[i_spread] - 1.0)
-        if step % 4 == 0:
+        if accent:
             v += d[_D_ACCENT] * 40.0
         v *= d[_D_BALANCE + voice] * 1.5
         v += d[_D_HUMANIZE] * HUMANIZE_VELOCITY * (2.0 * u[i_human] - 1.0)

@@ -25,21 +25,23 @@ Voices (each on its configured channel and inside its configured ``[low, high]``
   the time from the step's grid time to the next beat (a quarter-note grid: a full beat for a
   note on the beat, one 16th for the last 16th of a beat), at least ``MIN_NOTE_S``; each new
   melody note ends the previous one.
-* **chord**: the chord heard now, decided on every 16th step: the harmony model's distribution
-  through the key-aware :class:`~kelly_edge.generate.chord_decoder.ChordDecoder`, then
-  :func:`theory.choose_chord` (in-key chords, or one clearly heard, with hysteresis). On a change
-  (so at the first step after the player's change is recognised, not on the box's bar grid), at
-  each bar start and after a pause (gate closed, voice re-enabled, panic) a close voicing with
-  the least movement from the previous one is struck, releasing the previous chord at the same
-  instant (note-offs first). It is held until the next bar start.
+* **chord**: the chord heard now. In a ``reactive`` generator (the engine's default, harmony at
+  the hop rate) the engine hands it every other hop's harmony distribution (:meth:`hear_chord`):
+  the key-aware :class:`~kelly_edge.generate.chord_decoder.ChordDecoder`, then
+  :func:`theory.choose_chord` (in-key chords, or one clearly heard, with hysteresis), and on a
+  change the new voicing is struck at that hop, releasing the previous chord at the same instant
+  (note-offs first) and dropping what the steps planned ahead had queued for it. Otherwise the
+  same decision runs once per planned 16th and a change strikes on that step. A voicing with the
+  least movement from the previous one is also struck at each bar start and after a pause (gate
+  closed, voice re-enabled, panic), and held until the next bar start.
 * **progression memory** (optional, :class:`progression.ProgressionMemory` given to the
   constructor): at each beat it is told the chord recognised on the beat before; once it has
   learnt a repeated loop, its confident prediction for the beat is what the chord decision gets
   for that whole beat (a certain distribution), so the loop's changes are struck on the player's
   beat instead of after it; a confident contradiction drops the loop and recognition leads again.
 * **bass**: the chord root, in the lowest octave of the bass range, on beats 1 and 3, on chord
-  changes (the same step as the chord voice) and after a pause; one beat long or until the next
-  bass note.
+  changes (at the same instant as the chord voice) and after a pause; one beat long or until the
+  next bass note.
 
 Velocity: (base x 127 +- spread x 30 + accent x 40 on steps 0/4/8/12) x voice balance x 1.5, then
 +- humanise x ``HUMANIZE_VELOCITY``, clipped to 1..127. CC1, CC11 and CC74 follow the dynamics on
@@ -367,11 +369,13 @@ class Generator:
         to a step ahead of (on dev pieces that was ~0.15 s of the ~0.48 s median lag, and
         deciding once a step another ~0.1 s). Notes the steps planned ahead for the old chord are
         dropped. While a progression memory's prediction decides the beat, recognition waits.
+        "No chord" heard while the gate is open keeps the chord: the model names it for the
+        transient of a change, a hop or a few before the new chord, and silence closes the gate.
         Returns True when the chord changed (the engine logs it at ``now``)."""
         if self._closed or not self._reactive or self._beat_prediction >= 0 or not self._step_s > 0.0:
             return False
         self._set_key(int(tonic) % 12, bool(major))
-        if not self._decide_chord(harmony):
+        if not self._decide_chord(harmony, hold_through_no_chord=True):
             return False
         if self.current_chord == spec.NO_CHORD:
             return True
@@ -462,7 +466,9 @@ class Generator:
         self._closed = True
 
     # --- planning: voices ---------------------------------------------------------------------
-    def _decide_chord(self, harmony: np.ndarray) -> bool:
+    def _decide_chord(self, harmony: np.ndarray, *, hold_through_no_chord: bool = False) -> bool:
+        """Update the decoder with ``harmony`` and choose the chord; True when it changed.
+        ``hold_through_no_chord``: a decision for N.C. keeps the current chord (see :meth:`hear_chord`)."""
         hp = self._hp
         np.copyto(hp, harmony[: spec.N_CHORD_CLASSES])
         np.maximum(hp, 0.0, out=hp)
@@ -473,6 +479,8 @@ class Generator:
         assert self._key is not None
         tonic, major = self._key
         new = theory.choose_chord(self._decoder.update(hp, tonic, major), current=self.current_chord, tonic=tonic, major=major)
+        if hold_through_no_chord and new == spec.NO_CHORD:
+            new = self.current_chord
         changed = new != self.current_chord
         if changed and logger.isEnabledFor(logging.DEBUG):  # naming the chords costs more than deciding
             logger.debug("chord %s -> %s", spec.chord_name(self.current_chord), spec.chord_name(new))

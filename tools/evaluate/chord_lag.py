@@ -60,6 +60,30 @@ def change_lags(ref: Sequence[tuple[float, float, str]], timeline: Sequence[tupl
     return out
 
 
+def out_of_key_unheard_s(ref: Sequence[tuple[float, float, str]], timeline: Sequence[tuple[float, str]],
+                         tonic: int, major: bool, duration: float) -> float:
+    """Seconds ``timeline`` holds a chord outside the key (not diatonic to ``tonic``/``major``,
+    :func:`kelly_edge.generate.theory.diatonic_chords`) that the reference is not playing then
+    (majmin): an out-of-key chord the player never played."""
+    from kelly_edge.generate import theory
+    from kelly_edge.models import spec
+    from tools.evaluate.systems import BOX_LABELS
+
+    classes = {BOX_LABELS[spec.chord_name(i)]: i for i in range(spec.N_CHORD_CLASSES)}
+    diatonic = theory.diatonic_chords(tonic, major)
+    total = 0.0
+    for i, (t, label) in enumerate(timeline):
+        c = classes[label]
+        if c == spec.NO_CHORD or diatonic[c]:
+            continue
+        end = timeline[i + 1][0] if i + 1 < len(timeline) else duration
+        for start, stop, heard in ref:
+            lo, hi = max(t, start), min(end, stop)
+            if hi > lo and not same_chord(heard, label):
+                total += hi - lo
+    return total
+
+
 @dataclass
 class Trace:
     """What each stage said, as ``[(t, label)]`` changes."""
@@ -150,10 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     cache, config = Cache(), judge_config()
     pooled: dict[str, list[float | None]] = {s: [] for s in STAGES}
+    unheard = 0.0
     for seed in DEV_SEEDS[: args.seeds]:
         piece = make_piece(seed)
         trace = trace_box(render_piece(piece, cache), config)
-        row = []
+        out_s = out_of_key_unheard_s(piece.chords, trace.stages["played"], piece.tonic, piece.major, piece.duration)
+        unheard += out_s
+        row = [f"out-of-key unheard {out_s:.2f} s"]
         for stage in STAGES:
             lags = change_lags(piece.chords, trace.stages[stage])
             pooled[stage] += lags
@@ -164,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stage in STAGES:
         s = summarise(pooled[stage])
         print(f"{stage:11s} {s['changes']:7d} {s['missed']:6d} {s['median_s']!s:>8} {s['p75_s']!s:>5} {s['within_beat']!s:>6}")
+    print(f"played: an out-of-key chord the player did not play, {unheard:.1f} s in all")
     return 0
 
 

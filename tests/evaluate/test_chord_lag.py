@@ -44,11 +44,13 @@ def test_the_box_plays_the_players_chord_within_a_beat_of_the_change(index: int,
     s = summarise(lags)
     beat_s = min(b - a for a, b in zip(piece.beats, piece.beats[1:]))
     assert s["missed"] == 0, (s, played)
-    assert s["median_s"] <= LAG_MEDIAN_S, (s, played)  # a beat is >= 0.4 s here
-    assert all(lag <= beat_s for lag in lags), (lags, played)
-    assert out_of_key_unheard_s(piece.chords, played, piece.tonic, piece.major, piece.duration) <= 0.25
+    assert s["median_s"] <= LAG_MEDIAN_S, (s, played)
+    assert all(lag <= min(beat_s, LAG_MAX_S) for lag in lags), (lags, played)  # a beat is >= 0.52 s here
+    assert out_of_key_unheard_s(piece.chords, played, piece.tonic, piece.major, piece.duration) == 0.0
 
 
-LAG_MEDIAN_S = 0.2
-"""Median seconds from the player's change to the box's; 0.45-0.5 s before the box struck changes
-when heard (it decided once a 16th and struck on the next planned one)."""
+LAG_MEDIAN_S = 0.15
+LAG_MAX_S = 0.3
+"""Seconds from the player's change to the box's: measured median 0.07 and 0.09 s, at most 0.22 s
+on these two pieces (``python -m tools.evaluate.chord_lag`` on all 22 dev pieces: median 0.09 s).
+Before, the box decided once a 16th and struck on the next planned one: median ~0.45 s."""

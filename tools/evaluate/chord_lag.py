@@ -171,8 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m tools.evaluate.chord_lag", description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=len(DEV_SEEDS), help="how many dev pieces (default all)")
+    p.add_argument("--rate", choices=("hop", "step", "beat", "bar"), help="models.harmony.rate (default: the judge's)")
     args = p.parse_args(argv)
     cache, config = Cache(), judge_config()
+    if args.rate:
+        from kelly_edge.config.loader import parse_config
+        from tools.evaluate.run import JUDGE_CONFIG
+
+        config = parse_config(f"{JUDGE_CONFIG}\nmodels: {{harmony: {{rate: {args.rate}}}}}")
     pooled: dict[str, list[float | None]] = {s: [] for s in STAGES}
     unheard = 0.0
     for seed in DEV_SEEDS[: args.seeds]:

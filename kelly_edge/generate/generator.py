@@ -40,8 +40,9 @@ Voices (each on its configured channel and inside its configured ``[low, high]``
   for that whole beat (a certain distribution), so the loop's changes are struck on the player's
   beat instead of after it; a confident contradiction drops the loop and recognition leads again.
 * **bass**: the chord root, in the lowest octave of the bass range, on beats 1 and 3, on chord
-  changes (at the same instant as the chord voice) and after a pause; one beat long or until the
-  next bass note.
+  changes (a step generator: the same step as the chord voice; a reactive one: the next beat,
+  and bass notes already planned take the new root) and after a pause; one beat long or until
+  the next bass note.
 
 Velocity: (base x 127 +- spread x 30 + accent x 40 on steps 0/4/8/12) x voice balance x 1.5, then
 +- humanise x ``HUMANIZE_VELOCITY``, clipped to 1..127. CC1, CC11 and CC74 follow the dynamics on
@@ -366,11 +367,14 @@ class Generator:
     def hear_chord(self, harmony: np.ndarray, *, now: float, tonic: int, major: bool) -> bool:
         """Follow the chord heard now, at once (a ``reactive`` generator; the engine calls this on
         every hop the harmony model ran while the gate is open): ``harmony`` (64,) goes through the
-        decoder and :func:`theory.choose_chord`, and on a change the chord voice and the bass
-        strike at ``now`` instead of on the next planned 16th, which the step planning runs up
+        decoder and :func:`theory.choose_chord`, and on a change the chord voice strikes at
+        ``now`` instead of on the next planned 16th, which the step planning runs up
         to a step ahead of (on dev pieces that was ~0.15 s of the ~0.48 s median lag, and
         deciding once a step another ~0.1 s). Notes the steps planned ahead for the old chord are
-        dropped. While a progression memory's prediction decides the beat, recognition waits.
+        dropped. The bass takes the new root on the next beat (its notes planned ahead move to
+        it): struck at once it landed ~0.1 s off every beat (dev: chord+bass note-ons on a beat
+        0.27 against 0.32, bass chord tones 0.96 against 0.99). While a progression memory's
+        prediction decides the beat, recognition waits.
         "No chord" heard while the gate is open keeps the chord: the model names it for the
         transient of a change, a hop or a few before the new chord, and silence closes the gate.
         Returns True when the chord changed (the engine logs it at ``now``)."""
@@ -385,8 +389,24 @@ class Generator:
         if self._enabled[CHORD] and not self._waiting[CHORD]:
             self._strike_chord(t, max(self._bar_end, t + MIN_NOTE_S), accent=False)
         if self._enabled[BASS] and not self._waiting[BASS]:
-            self._strike_bass(t, t + max(4 * self._step_s, MIN_NOTE_S), accent=False)
+            self._retune_planned_bass()
+            self._restrike[BASS] = True  # the new root on the next beat planned
         return True
+
+    def _retune_planned_bass(self) -> None:
+        """Bass notes planned but not started move to the current chord's root (same times and
+        velocity): the steps planned ahead chose the old chord's."""
+        pitch = self._bass_pitch[self.current_chord]
+        if pitch is None:
+            return
+        for note in list(self._voice_notes[BASS]):
+            if note.state != _PLANNED or note.pitch == pitch:
+                continue
+            assert note.on_ev is not None
+            t_on, t_off, velocity = note.t_on, note.t_off, note.on_ev.msg[2]
+            self._release(note, t_on)  # not started: cancelled
+            self._add_note(BASS, pitch, velocity, t_on, t_off)
+        self._voice_notes[BASS] = [n for n in self._voice_notes[BASS] if n.state != _DONE]
 
     def advance(self, now: float) -> None:
         """Send every queued event due at or before ``now`` (seconds), in time order.

@@ -1,5 +1,6 @@
-"""A reactive generator (harmony at the hop rate): the chord voice and bass follow the chord heard
-at the hop it is recognised, not on the next planned 16th; out of key only when clearly heard."""
+"""A reactive generator (harmony at the hop rate): the chord voice follows the chord heard at the
+hop it is recognised, not on the next planned 16th, and the bass takes the new root on the next
+beat; out of key only when clearly heard."""
 
 from __future__ import annotations
 
@@ -37,9 +38,20 @@ def test_a_heard_change_is_struck_at_the_hop_it_is_heard_not_on_the_next_16th() 
     # the C chord ends as G starts; nothing of C is struck after the change
     assert not [n for n in chord if n.note % 12 in (0, 4) and n.start < g_on < n.end]
     assert not [n for n in chord if n.start > g_on and n.note % 12 in (0, 4)]
+    # the bass keeps the beat: the new root on the next beat (1.5 s), the old one never again
     bass = r.notes(s.bass.channel)
-    assert [n.note % 12 for n in bass if abs(n.start - g_on) < 1e-9] == [7]
+    assert [(n.start, n.note % 12) for n in bass if n.start > 0.9] [:2] == [(1.0, 0), (1.5, 7)]
+    assert all(n.note % 12 == 7 for n in bass if n.start > CHANGE_S)
     assert r.gen.current_chord == G
+
+
+def test_a_bass_note_planned_ahead_for_the_old_chord_takes_the_new_root() -> None:
+    s = Settings()
+    change = 1.93  # bar 1's downbeat (2.0 s) is planned by then, its bass on the old root
+    r = run(s, 48, Outputs.default(chord=C), heard=heard_chords((0.0, C), (change, G)))
+    check_invariants(r, s)
+    bass = r.notes(s.bass.channel)
+    assert [n.note % 12 for n in bass if n.start == 2.0] == [7]
 
 
 def test_a_chord_held_steady_is_still_struck_on_the_grid() -> None:

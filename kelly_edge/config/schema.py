@@ -454,7 +454,7 @@ class ModelsConfig:
         allowed="folder path",
     )
     emotion: ModelConfig = _model_section("emotion", "step")  # smoothed over 1 s: every 10 ms buys nothing
-    harmony: ModelConfig = _model_section("harmony", "step")  # the chord heard now: the voices change on the next 16th
+    harmony: ModelConfig = _model_section("harmony", "hop")  # hop: run every 2nd hop, the chord voice strikes a change when heard
     melody: ModelConfig = _model_section("melody", "step")
     dynamics: ModelConfig = _model_section("dynamics", "beat")
     groove: ModelConfig = _model_section("groove", "bar")

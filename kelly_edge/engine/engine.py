@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 REPORT_EVERY_S = 1.0
 MAX_EMOTION_SAMPLES = 4 * 3600  # the report keeps the last four hours of the emotion path
+HEAR_EVERY_HOPS = 2
+"""Harmony at the hop rate runs every this many hops (20 ms at 22.05 kHz): half the cost of every
+hop (the chroma it reads is computed per run, not in batches), for ~5 ms more lag on average."""
 PRERUN_HOPS = 5  # hops before a step is planned in which its models may run, one per hop
 SPREAD_ABOVE = 1  # a step needing more models than this spreads them over the hops before it
 
@@ -105,7 +108,9 @@ class Engine:
         self.tempo_changes = 0
         self.sink = sink
         memory = ProgressionMemory() if config.generator.progression_memory else None
-        self.generator = Generator(config.generator, sink, memory)
+        # harmony every hop: the chord voice and bass strike when a change is heard, not on a 16th
+        self._hear_chords = config.models.harmony.rate == "hop"
+        self.generator = Generator(config.generator, sink, memory, reactive=self._hear_chords)
         self.scheduler = Scheduler(budget_s=config.scheduler.budget_ms / 1000.0, clock=clock)
         self._inputs = {s.name: np.zeros(s.n_in, dtype=np.float32) for s in spec.MODELS}
         self.model_states = ModelStates(  # the one owner of each model's source and on/off switch
@@ -115,7 +120,8 @@ class Engine:
         )
         self._rates = {s.name: config.models.get(s.name).rate for s in spec.MODELS}
         self._priority = [s.name for s in sorted(spec.MODELS, key=lambda m: m.priority)]
-        self._hop_rate = [name for name in self._priority if self._rates[name] == "hop"]
+        # (harmony at the hop rate is run by _hear_chord, every HEAR_EVERY_HOPS hops)
+        self._hop_rate = [name for name in self._priority if self._rates[name] == "hop" and not (name == "harmony" and self._hear_chords)]
         self._due_at = [  # the models each 16th of the bar needs, in priority order
             tuple(name for name in self._priority if self._rates[name] == "step"
                   or (self._rates[name] == "beat" and step % 4 == 0) or (self._rates[name] == "bar" and step == 0))
@@ -168,9 +174,22 @@ class Engine:
         )
         self.scheduler.try_run("emotion", x)
 
-    def _run_harmony(self) -> None:
+    def _run_harmony(self) -> bool:
         x = encode.encode_harmony_context(self._inputs["harmony"], self.ctx)
-        self.scheduler.try_run("harmony", x)
+        return self.scheduler.try_run("harmony", x)
+
+    def _hear_chord(self, t: float) -> None:
+        """Harmony at the hop rate: every :data:`HEAR_EVERY_HOPS` hops, run the model on this
+        hop's features and let the generator follow the chord at once (it strikes at ``t`` on a
+        change, logged at ``t``)."""
+        if self.ctx.hops % HEAR_EVERY_HOPS:
+            return
+        self.scheduler.mark_due("harmony")
+        if not self._run_harmony():
+            return
+        ctx = self.ctx
+        if self.generator.hear_chord(self.scheduler.output("harmony"), now=t, tonic=ctx.tonic, major=ctx.major):
+            self.stats.played.chord_at(t, self.generator.current_chord)
 
     def _run_melody(self, step: int) -> None:
         ctx = self.ctx
@@ -280,6 +299,8 @@ class Engine:
             self._heard = True
         # closed until the player is first heard; closes again after the tail of silence
         gate_open = self._heard and ctx.silent_for_s < self.config.audio.silence_tail_s
+        if self._hear_chords and gate_open:
+            self._hear_chord(t)
         grid = self.grid
         while grid.time_of(self._next_step) < t + grid.step_s:
             k = self._next_step

@@ -62,6 +62,18 @@ class PlayLog:
             self._chord = chord
             self._append(self.chords, (t, chord))
 
+    def chord_at(self, t: float, chord: int) -> None:
+        """Record a chord struck between steps, at audio time ``t`` (a change heard and played at
+        once, :meth:`Generator.hear_chord`). Entries the steps planned ahead stamped after ``t``
+        are dropped first: the strike at ``t`` replaced what they would have started."""
+        chords = self.chords
+        while chords and chords[-1][0] > t:
+            chords.pop()
+        self._chord = chords[-1][1] if chords else -1
+        if chord != self._chord:
+            self._chord = chord
+            self._append(chords, (t, chord))
+
     def beat_times(self) -> np.ndarray:
         """The planned beats' audio times (s), oldest first: ``(n,) float64``."""
         return np.fromiter(self.beats, dtype=np.float64, count=len(self.beats))

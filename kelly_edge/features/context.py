@@ -58,6 +58,7 @@ SUMMARY_TAU_S = 1.0  # mel_summary
 CHROMA_TAU_S = 1.0  # chroma_window, bass_chroma
 CHROMA_LONG_TAU_S = 20.0  # chroma_long (the emotion model's tonal memory)
 CHROMA_SHORT_TAU_S = 0.25  # chroma_short, bass_short: "the chord sounding now" (~half a beat)
+CHROMA_NOW_TAU_S = 0.08  # chroma_now, bass_now: the last few hops, so a chord change shows within ~0.1 s
 SPECTRAL_TAU_S = 1.0  # centroid, roll-off, flatness, low/high ratio
 LONG_TAU_S = 3.0  # level_db_long, onset_strength, silence share
 RANGE_WINDOW_S = 3.0  # ring of hop levels for level_range_db
@@ -80,7 +81,7 @@ _ONSET_RATE, _ONSET_STRENGTH, _TEMPO, _PULSE = (
 _KEY_CLARITY, _MODE_MARGIN = _D["key_clarity"], _D["mode_margin"]
 _SPECTRAL = slice(_D["centroid_hz"], _D["centroid_hz"] + spectral_mod.N_VALUES)  # SpectralShape's order
 assert tuple(Desc.NAMES[_SPECTRAL]) == ("centroid_hz", "rolloff_hz", "flatness", "low_ratio", "high_ratio")
-_WIN, _LONG, _BASS, _SHORT, _BASS_SHORT = 0, 1, 2, 3, 4  # rows of the chroma EMA matrix
+_WIN, _LONG, _BASS, _SHORT, _BASS_SHORT, _NOW, _BASS_NOW = range(7)  # rows of the chroma EMA matrix
 _max, _min = np.maximum.reduce, np.minimum.reduce  # the ufunc reductions, without ndarray.max's wrapper
 
 
@@ -126,7 +127,9 @@ class FeatureContext:
       27.5–250 Hz: pitch-class magnitude of the non-silent hops, max 1 while playing; all zero when
       nothing above the gate was heard; during silence each fades as ``exp(-silent_for_s/tau)``
       (tau 1 s, 20 s, 1 s), and an EMA quieter than a tone at the gate fades towards 0 too.
-    - ``chroma_short``, ``bass_short`` (12,) the same over ~0.25 s: the chord sounding now.
+    - ``chroma_short``, ``bass_short`` (12,) the same over ~0.25 s: the chord sounding now;
+      ``chroma_now``, ``bass_now`` over ~0.08 s: a chord change shows in them within ~0.1 s (in
+      the 0.25 s window the new chord needs ~0.17 s to outweigh the old one).
     - ``key_corr`` (24,) correlations of ``chroma_long`` with the Bellman–Budge profiles as
       heard with harmonics (:data:`~kelly_edge.features.key.AUDIO_PROFILES`; C..B major, C..B minor);
       ``tonic``, ``major``, ``key_name``: the held key, from a :class:`~kelly_edge.features.key.KeyTracker`
@@ -191,31 +194,38 @@ class FeatureContext:
         self._ifchroma = chroma_mod.InstantaneousChroma(
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length
         )
-        # The five chroma EMAs (rows _WIN, _LONG, _BASS, _SHORT, _BASS_SHORT of one matrix) take
-        # the hop's chroma (1 s, 20 s), its bass chroma (1 s), the chroma and bass chroma again
-        # (0.25 s); zero on silent hops. The chroma is computed in
+        # The seven chroma EMAs (rows _WIN, _LONG, _BASS, _SHORT, _BASS_SHORT, _NOW, _BASS_NOW of
+        # one matrix) take the hop's chroma (1 s, 20 s), its bass chroma (1 s), the chroma and bass
+        # chroma again (0.25 s, 0.08 s); zero on silent hops. The chroma is computed in
         # batches (InstantaneousChroma.flush), so the EMAs advance a batch at a time by their
         # closed form: e_n = (1-a)^n e_0 + sum_j a (1-a)^(n-1-j) v_j over the batch's hops j.
         b = chroma_mod.BATCH
-        self._chroma_ema = np.zeros((5, 12), dtype=np.float64)
+        self._chroma_ema = np.zeros((7, 12), dtype=np.float64)
         self._chroma_long_ema = self._chroma_ema[_LONG]
         a1, a20 = _alpha(CHROMA_TAU_S, hop_s), _alpha(CHROMA_LONG_TAU_S, hop_s)
         a_s = _alpha(CHROMA_SHORT_TAU_S, hop_s)
+        a_n = _alpha(CHROMA_NOW_TAU_S, hop_s)
         ages = np.arange(b - 1, -1, -1, dtype=np.float64)  # of hop j in a full batch
-        self._chroma_weights = np.stack([a * (1.0 - a) ** ages for a in (a1, a20, a_s)])  # (3, b)
+        self._chroma_weights = np.stack([a * (1.0 - a) ** ages for a in (a1, a20, a_s, a_n)])  # (4, b)
         n = np.arange(b + 1, dtype=np.float64)
-        self._chroma_decay = np.stack([(1.0 - a) ** n for a in (a1, a20, a1, a_s, a_s)], axis=1)[:, :, None]
-        self._voiced = np.zeros((3, b), dtype=np.float64)  # 1.0 for a pending hop above the gate
-        self._chroma_w = np.zeros((3, b), dtype=np.float64)
-        self._chroma_sums = np.zeros((3, 24), dtype=np.float64)  # [w1, w20, w_short] x [chroma, bass]
-        # of the sums as (6, 12): win, long, bass, short, bass short
-        self._chroma_rows = np.array([0, 2, 1, 4, 5], dtype=np.intp)
-        self._chroma_in = np.zeros((5, 12), dtype=np.float64)
-        self._chroma_window = np.zeros(12, dtype=np.float32)
-        self._chroma_long = np.zeros(12, dtype=np.float32)
-        self._bass_chroma = np.zeros(12, dtype=np.float32)
-        self._chroma_short = np.zeros(12, dtype=np.float32)
-        self._bass_short = np.zeros(12, dtype=np.float32)
+        self._chroma_decay = np.stack([(1.0 - a) ** n for a in (a1, a20, a1, a_s, a_s, a_n, a_n)], axis=1)[:, :, None]
+        self._voiced = np.zeros((4, b), dtype=np.float64)  # 1.0 for a pending hop above the gate
+        self._chroma_w = np.zeros((4, b), dtype=np.float64)
+        self._chroma_sums = np.zeros((4, 24), dtype=np.float64)  # [w1, w20, w_short, w_now] x [chroma, bass]
+        # of the sums as (8, 12): win, long, bass, short, bass short, now, bass now
+        self._chroma_rows = np.array([0, 2, 1, 4, 5, 6, 7], dtype=np.intp)
+        self._chroma_in = np.zeros((7, 12), dtype=np.float64)
+        # the EMAs normalised to max 1, all seven at once (a row each, the EMA's order); the public
+        # chroma arrays are rows of it. Per row: the scale, and the fade rate (1/tau) in silence.
+        self._chroma_out = np.zeros((7, 12), dtype=np.float32)
+        self._chroma_norm = np.zeros((7, 12), dtype=np.float64)
+        self._chroma_scale = np.zeros((7, 1), dtype=np.float64)
+        taus = {_WIN: CHROMA_TAU_S, _LONG: CHROMA_LONG_TAU_S, _BASS: CHROMA_TAU_S, _SHORT: CHROMA_SHORT_TAU_S,
+                _BASS_SHORT: CHROMA_SHORT_TAU_S, _NOW: CHROMA_NOW_TAU_S, _BASS_NOW: CHROMA_NOW_TAU_S}
+        self._chroma_fade_rate = np.array([[-1.0 / taus[r]] for r in range(7)], dtype=np.float64)
+        self._chroma_fade = np.zeros((7, 1), dtype=np.float64)
+        (self._chroma_window, self._chroma_long, self._bass_chroma, self._chroma_short, self._bass_short,
+         self._chroma_now, self._bass_now) = (self._chroma_out[r] for r in range(7))
         self._chroma_floor = 0.0
         self.set_gate_db(gate_db)
 
@@ -290,6 +300,8 @@ class FeatureContext:
         self._bass_chroma_view = _readonly(self._bass_chroma)
         self._chroma_short_view = _readonly(self._chroma_short)
         self._bass_short_view = _readonly(self._bass_short)
+        self._chroma_now_view = _readonly(self._chroma_now)
+        self._bass_now_view = _readonly(self._bass_now)
         self._key_corr_view = _readonly(self._key_corr)
         self._desc_view = _readonly(self._desc)
         self._heard_bar_view = _readonly(self._heard_bar)
@@ -332,6 +344,18 @@ class FeatureContext:
         if self._chroma_at != self.hops:
             self._finish_chroma()
         return self._bass_short_view
+
+    @property
+    def chroma_now(self) -> np.ndarray:
+        if self._chroma_at != self.hops:
+            self._finish_chroma()
+        return self._chroma_now_view
+
+    @property
+    def bass_now(self) -> np.ndarray:
+        if self._chroma_at != self.hops:
+            self._finish_chroma()
+        return self._bass_now_view
 
     @property
     def key_corr(self) -> np.ndarray:
@@ -496,27 +520,28 @@ class FeatureContext:
         w = self._chroma_w[:, :n]
         np.multiply(self._chroma_weights[:, chroma_mod.BATCH - n :], self._voiced[:, :n], out=w)
         np.matmul(w, frames.reshape(n, 24), out=self._chroma_sums)
-        np.take(self._chroma_sums.reshape(6, 12), self._chroma_rows, axis=0, out=self._chroma_in)
+        np.take(self._chroma_sums.reshape(8, 12), self._chroma_rows, axis=0, out=self._chroma_in)
         self._chroma_ema *= self._chroma_decay[n]
         self._chroma_ema += self._chroma_in
 
     def _finish_chroma(self) -> None:
         self._chroma_at = self.hops
         self._flush_chroma()
-        ema, floor = self._chroma_ema, self._chroma_floor
-        chroma_mod.normalize_max(ema[_WIN], out=self._chroma_window, floor=floor)
-        chroma_mod.normalize_max(ema[_LONG], out=self._chroma_long, floor=floor)
-        chroma_mod.normalize_max(ema[_BASS], out=self._bass_chroma, floor=floor)
-        chroma_mod.normalize_max(ema[_SHORT], out=self._chroma_short, floor=floor)
-        chroma_mod.normalize_max(ema[_BASS_SHORT], out=self._bass_short, floor=floor)
+        # each row / max(its peak, the floor), as chroma_mod.normalize_max, for the seven rows in
+        # five ufuncs (the harmony model reads them every hop). The EMAs are >= 0, so a row whose
+        # peak is 0 is all zeros and stays 0 whatever it is divided by.
+        scale = self._chroma_scale
+        _max(self._chroma_ema, axis=1, keepdims=True, out=scale)
+        np.maximum(scale, max(self._chroma_floor, 1e-300), out=scale)
+        np.divide(1.0, scale, out=scale)
+        np.multiply(self._chroma_ema, scale, out=self._chroma_norm)
         if self.silent_for_s > 0.0:
             # once the input is silent, each chroma fades like its own window empties, so "the
             # last second" is ~0 a few seconds into a pause while the ~20 s memory lingers
-            self._chroma_window *= math.exp(-self.silent_for_s / CHROMA_TAU_S)
-            self._bass_chroma *= math.exp(-self.silent_for_s / CHROMA_TAU_S)
-            self._chroma_long *= math.exp(-self.silent_for_s / CHROMA_LONG_TAU_S)
-            self._chroma_short *= math.exp(-self.silent_for_s / CHROMA_SHORT_TAU_S)
-            self._bass_short *= math.exp(-self.silent_for_s / CHROMA_SHORT_TAU_S)
+            np.multiply(self._chroma_fade_rate, self.silent_for_s, out=self._chroma_fade)
+            np.exp(self._chroma_fade, out=self._chroma_fade)
+            self._chroma_norm *= self._chroma_fade
+        np.copyto(self._chroma_out, self._chroma_norm, casting="same_kind")
 
     def _finish_key(self) -> None:
         """The 24 key correlations and the best key, from the raw ~20 s EMA (Pearson ignores

@@ -31,8 +31,9 @@ _EMO_CL = spec.EMOTION.input_slice("chroma_long")
 _EMO_KC_MAJOR = slice(spec.EMOTION.input_slice("key_corr").start, spec.EMOTION.input_slice("key_corr").start + 12)
 _EMO_KC_MINOR = slice(_EMO_KC_MAJOR.stop, spec.EMOTION.input_slice("key_corr").stop)
 _EMO_DESC = spec.EMOTION.input_slice("descriptors")
-_H_CS, _H_CW, _H_BS, _H_BC, _H_CL, _H_TONIC, _H_RESERVED = (spec.HARMONY.input_slice(n) for n in (
-    "chroma_short", "chroma_window", "bass_short", "bass_chroma", "chroma_long", "tonic", "reserved"))
+_H_CS, _H_CW, _H_BS, _H_BC, _H_CL, _H_TONIC, _H_CN, _H_BN, _H_RESERVED = (spec.HARMONY.input_slice(n) for n in (
+    "chroma_short", "chroma_window", "bass_short", "bass_chroma", "chroma_long", "tonic", "chroma_now", "bass_now",
+    "reserved"))
 _H_MODE, _H_CLARITY = spec.HARMONY.input_slice("mode").start, spec.HARMONY.input_slice("key_clarity").start
 
 
@@ -122,9 +123,11 @@ def encode_harmony(
     tonic: int,
     major: bool,
     key_clarity: float,
+    chroma_now: np.ndarray,
+    bass_now: np.ndarray,
 ) -> np.ndarray:
-    """HarmonyPredictor input (128,): what is heard now (chroma and bass chroma over ~0.25 s and
-    ~1 s, absolute pitch classes) and the key context. It recognises the chord sounding now; what
+    """HarmonyPredictor input (128,): what is heard now (chroma and bass chroma over ~0.08 s,
+    ~0.25 s and ~1 s, absolute pitch classes) and the key context. It recognises the chord sounding now; what
     came before is the chord decoder's business (:mod:`kelly_edge.generate.chord_decoder`), so
     no previous chord is fed back (a net trained on true previous chords learns to copy them)."""
     out[_H_CS] = chroma_short
@@ -135,6 +138,8 @@ def encode_harmony(
     _one_hot(out, _H_TONIC, tonic)
     out[_H_MODE] = 1.0 if major else 0.0
     out[_H_CLARITY] = key_clarity
+    out[_H_CN] = chroma_now
+    out[_H_BN] = bass_now
     out[_H_RESERVED] = 0.0
     return out
 
@@ -145,7 +150,7 @@ def encode_harmony_context(out: np.ndarray, ctx: Any) -> np.ndarray:
     return encode_harmony(
         out, chroma_short=ctx.chroma_short, chroma_window=ctx.chroma_window, bass_short=ctx.bass_short,
         bass_chroma=ctx.bass_chroma, chroma_long=ctx.chroma_long, tonic=ctx.tonic, major=ctx.major,
-        key_clarity=ctx.key_clarity,
+        key_clarity=ctx.key_clarity, chroma_now=ctx.chroma_now, bass_now=ctx.bass_now,
     )
 
 

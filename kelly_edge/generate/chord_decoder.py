@@ -1,7 +1,7 @@
 """Key-aware decoding of the harmony model's per-step outputs into "the chord sounding now".
 
-The HarmonyPredictor says, each 16th step, how likely each chord is from the last ~0.25–1 s of
-audio. On its own that flickers (a passing tone, a strum's attack) and happily names a chord
+The HarmonyPredictor says, every other hop (or each 16th step at a slower ``models.harmony.rate``),
+how likely each chord is from the last ~0.08–1 s of audio. On its own that flickers (a passing tone, a strum's attack) and happily names a chord
 outside the key. :class:`ChordDecoder` is a causal HMM forward filter over the 61 chord classes:
 
     predicted = stay x posterior + (1 - stay) x prior(key)            (a chord change may happen)
@@ -12,8 +12,9 @@ outside the key. :class:`ChordDecoder` is a causal HMM forward filter over the 6
 step: an out-of-key chord wins only while the model hears it 2.5x more likely than the best
 chord of the key, step after step (a secondary dominant, a borrowed chord played as such), never
 because it is narrowly ahead. A change is taken
-as soon as the filtered posterior moves (no look-ahead: zero lag), so the chord voice follows
-within a step or two of the model hearing the change. The transition has the rank-one form
+as soon as the filtered posterior moves (no look-ahead). Updated every hop, the generator uses a
+short memory and sharpened observations (``generator.HOP_DECODER``): on the dev pieces the
+decoder then adds ~0.02 s to the model's own lag, where a long memory added ~0.1 s. The transition has the rank-one form
 above, so a step costs O(61) and allocates nothing.
 """
 

@@ -25,13 +25,15 @@ Voices (each on its configured channel and inside its configured ``[low, high]``
   the time from the step's grid time to the next beat (a quarter-note grid: a full beat for a
   note on the beat, one 16th for the last 16th of a beat), at least ``MIN_NOTE_S``; each new
   melody note ends the previous one.
-* **chord**: the chord heard now, decided on every 16th step: the harmony model's distribution
-  through the key-aware :class:`~kelly_edge.generate.chord_decoder.ChordDecoder`, then
-  :func:`theory.choose_chord` (in-key chords, or one clearly heard, with hysteresis). On a change
-  (so at the first step after the player's change is recognised, not on the box's bar grid), at
-  each bar start and after a pause (gate closed, voice re-enabled, panic) a close voicing with
-  the least movement from the previous one is struck, releasing the previous chord at the same
-  instant (note-offs first). It is held until the next bar start.
+* **chord**: the chord heard now. In a ``reactive`` generator (the engine's default, harmony at
+  the hop rate) the engine hands it every other hop's harmony distribution (:meth:`hear_chord`):
+  the key-aware :class:`~kelly_edge.generate.chord_decoder.ChordDecoder`, then
+  :func:`theory.choose_chord` (in-key chords, or one clearly heard, with hysteresis), and on a
+  change the new voicing is struck at that hop, releasing the previous chord at the same instant
+  (note-offs first) and dropping what the steps planned ahead had queued for it. Otherwise the
+  same decision runs once per planned 16th and a change strikes on that step. A voicing with the
+  least movement from the previous one is also struck at each bar start and after a pause (gate
+  closed, voice re-enabled, panic), and held until the next bar start.
 * **progression memory** (optional, :class:`progression.ProgressionMemory` given to the
   constructor; :meth:`Generator._anticipate`): each beat is told to it once recognition has caught
   up with it (the chord heard half a beat plus the recognition lag after the beat's start: the
@@ -44,8 +46,9 @@ Voices (each on its configured channel and inside its configured ``[low, high]``
   predicted change (the player did not change), ends the prediction at once and the heard chord
   is played; the memory, told of that beat, drops the loop until it matches again.
 * **bass**: the chord root, in the lowest octave of the bass range, on beats 1 and 3, on chord
-  changes (the same step as the chord voice) and after a pause; one beat long or until the next
-  bass note.
+  changes (a step generator: the same step as the chord voice; a reactive one: the next beat,
+  and bass notes already planned take the new root) and after a pause; one beat long or until
+  the next bass note.
 
 Velocity: (base x 127 +- spread x 30 + accent x 40 on steps 0/4/8/12) x voice balance x 1.5, then
 +- humanise x ``HUMANIZE_VELOCITY``, clipped to 1..127. CC1, CC11 and CC74 follow the dynamics on
@@ -117,6 +120,15 @@ the heard changes (:class:`progression.RecognitionLag`; 0.3-0.8 s on the judge's
 beat is told to the progression memory with the chord heard half a beat plus the lag after its
 start, so each beat is named by the chord the player played on it whatever the tempo, and a loop
 is learnt on the player's beats, not a beat late."""
+HOP_DECODER = {"stay": 0.99, "sharpness": 1.0}
+"""The chord decoder of a reactive generator, updated every other hop (~6 times a 16th) instead of
+every step: a change expected every ~2 s (100 updates), the model's probabilities as they are.
+Chosen on the rendered dev pieces (``python -m tools.evaluate.chord_lag`` and ``python -m
+tools.evaluate --groups rendered-dev``): against a short memory with sharpened observations (stay
+0.6, ^2.5) it plays the change 0.03 s later (median 0.13 s against 0.09 s after the player) but
+flickers less: chord-voice chord tones 0.87 against 0.85, out-of-key chords the player did not
+play 21 s against 23 s over the 22 pieces, majmin 0.83 against 0.84. Softened observations
+(^0.5) or a change confirmed over 3-8 hops only added lag: the model's mistakes last longer."""
 RECENT_NOTES = 8
 """Melody notes remembered for the loop guard."""
 OFF_CHORD_ON_BEAT = 0.005
@@ -195,7 +207,7 @@ class Generator:
     """Turns model outputs into timed MIDI for three voices; see the module docstring for the rules.
 
     ``progression``: an optional :class:`ProgressionMemory`; with one, a repeated progression's
-    changes are played on the player's beat once learnt (see :meth:`_follow_progression`).
+    changes are played on the player's beat once learnt (see :meth:`_anticipate`).
     ``settings`` is duck-typed: ``seed``, ``melody_density``, ``temperature`` and ``melody``,
     ``chord``, ``bass`` each with ``enabled``, ``channel`` (1..16), ``low``, ``high``.
     Public state read by the engine to build model inputs: ``melody_history`` (last <= 3 melody
@@ -204,8 +216,11 @@ class Generator:
     counts note-ons sent.
     """
 
-    def __init__(self, settings: Any, sink: MidiSink, progression: ProgressionMemory | None = None) -> None:
+    def __init__(
+        self, settings: Any, sink: MidiSink, progression: ProgressionMemory | None = None, *, reactive: bool = False
+    ) -> None:
         self._sink = sink
+        self._reactive = bool(reactive)
         self._progression = progression
         self._heard = spec.NO_CHORD  # the chord recognition hears now (current_chord, unless anticipated)
         self._told_beat = -1  # the next beat to tell the memory (-1: from the first beat planned)
@@ -250,7 +265,9 @@ class Generator:
         # --- musical state
         self.melody_history: tuple[int, ...] = ()
         self.current_chord: int = spec.NO_CHORD
-        self._decoder = ChordDecoder()
+        self._decoder = ChordDecoder(**(HOP_DECODER if reactive else {}))
+        self._step_s = 0.0  # the last planned step's 16th duration and its bar's end (reactive strikes)
+        self._bar_end = -math.inf
         self.prev_hits = np.zeros(spec.N_STEPS, dtype=np.float32)
         self._bar_hits = np.zeros(spec.N_STEPS, dtype=np.float32)
         self._bar = 0
@@ -345,6 +362,7 @@ class Generator:
             return
         t_step, step_s = float(t_step), float(step_s)
         step = step_index % spec.N_STEPS
+        self._step_s, self._bar_end = step_s, t_step + (spec.N_STEPS - step) * step_s
         bar = step_index // spec.N_STEPS
         if bar != self._bar:  # steps were skipped across a bar line: publish what the bar had
             self._publish_bar()
@@ -365,13 +383,65 @@ class Generator:
                     self._restrike[v] = True
             self._plan_ccs(t_step)
         if gate_open:  # the chord heard now, on every step: the voices follow the player's change
-            changed = self._decide_chord(harmony, step_index, step_s)
+            if not self._reactive:
+                changed = self._decide_chord(harmony, step_index, step_s)
+            elif self._progression is not None:  # recognition strikes in hear_chord; a step plays a loop's prediction
+                changed = self._play(self._anticipate(step_index, step_s, self._heard))
+            else:
+                changed = False
             self._plan_chord(t_step, step, step_s, changed)
             self._plan_bass(t_step, step, step_s, changed)
             self._plan_melody(t_step, step_index, step_s, melody, groove)
         if step == spec.N_STEPS - 1:
             self._publish_bar()
             self._bar = bar + 1
+
+    def hear_chord(self, harmony: np.ndarray, *, now: float, tonic: int, major: bool) -> bool:
+        """Follow the chord heard now, at once (a ``reactive`` generator; the engine calls this on
+        every hop the harmony model ran while the gate is open): ``harmony`` (64,) goes through the
+        decoder and :func:`theory.choose_chord`, and on a change the chord voice strikes at
+        ``now`` instead of on the next planned 16th, which the step planning runs up
+        to a step ahead of (on dev pieces that was ~0.15 s of the ~0.48 s median lag, and
+        deciding once a step another ~0.1 s). Notes the steps planned ahead for the old chord are
+        dropped. The bass takes the new root on the next beat (its notes planned ahead move to
+        it): struck at once it landed ~0.1 s off every beat (dev: chord+bass note-ons on a beat
+        0.27 against 0.32, bass chord tones 0.96 against 0.99). While a progression memory's
+        prediction decides the beat, recognition waits.
+        "No chord" heard while the gate is open keeps the chord: the model names it for the
+        transient of a change, a hop or a few before the new chord, and silence closes the gate.
+        Returns True when the chord changed (the engine logs it at ``now``)."""
+        if self._closed or not self._reactive or not self._step_s > 0.0:
+            return False
+        self._set_key(int(tonic) % 12, bool(major))
+        if self._playing_prediction():  # heard only: the next step's _anticipate checks the prediction with it
+            self._decide_chord(harmony, -1, self._step_s, hold_through_no_chord=True)
+            return False
+        if not self._decide_chord(harmony, -1, self._step_s, hold_through_no_chord=True):
+            return False
+        if self.current_chord == spec.NO_CHORD:
+            return True
+        t = max(float(now), self._now)
+        if self._enabled[CHORD] and not self._waiting[CHORD]:
+            self._strike_chord(t, max(self._bar_end, t + MIN_NOTE_S), accent=False)
+        if self._enabled[BASS] and not self._waiting[BASS]:
+            self._retune_planned_bass()
+            self._restrike[BASS] = True  # the new root on the next beat planned
+        return True
+
+    def _retune_planned_bass(self) -> None:
+        """Bass notes planned but not started move to the current chord's root (same times and
+        velocity): the steps planned ahead chose the old chord's."""
+        pitch = self._bass_pitch[self.current_chord]
+        if pitch is None:
+            return
+        for note in list(self._voice_notes[BASS]):
+            if note.state != _PLANNED or note.pitch == pitch:
+                continue
+            assert note.on_ev is not None
+            t_on, t_off, velocity = note.t_on, note.t_off, note.on_ev.msg[2]
+            self._release(note, t_on)  # not started: cancelled
+            self._add_note(BASS, pitch, velocity, t_on, t_off)
+        self._voice_notes[BASS] = [n for n in self._voice_notes[BASS] if n.state != _DONE]
 
     def advance(self, now: float) -> None:
         """Send every queued event due at or before ``now`` (seconds), in time order.
@@ -459,7 +529,12 @@ class Generator:
         self._closed = True
 
     # --- planning: voices ---------------------------------------------------------------------
-    def _decide_chord(self, harmony: np.ndarray, step_index: int, step_s: float) -> bool:
+    def _decide_chord(self, harmony: np.ndarray, step_index: int, step_s: float, *,
+                      hold_through_no_chord: bool = False) -> bool:
+        """Update the decoder with ``harmony``, choose the chord heard and the one to play (the
+        progression memory's prediction, see :meth:`_anticipate`, or the heard one); True when the
+        chord played changed. ``hold_through_no_chord``: a decision for N.C. keeps the chord heard
+        (see :meth:`hear_chord`). ``step_index`` < 0: not on a step (a reactive hop): recognition only."""
         hp = self._hp
         np.copyto(hp, harmony[: spec.N_CHORD_CLASSES])
         np.maximum(hp, 0.0, out=hp)
@@ -469,15 +544,25 @@ class Generator:
             np.maximum(hp, 0.0, out=hp)
         assert self._key is not None
         tonic, major = self._key
-        new = theory.choose_chord(self._decoder.update(hp, tonic, major), current=self._heard, tonic=tonic, major=major)
-        self._heard = new
-        if self._progression is not None:
-            new = self._anticipate(step_index, step_s, new)
+        heard = theory.choose_chord(self._decoder.update(hp, tonic, major), current=self._heard, tonic=tonic, major=major)
+        if hold_through_no_chord and heard == spec.NO_CHORD:
+            heard = self._heard
+        self._heard = heard
+        if self._progression is not None and step_index >= 0:
+            return self._play(self._anticipate(step_index, step_s, heard))
+        return self._play(heard)
+
+    def _play(self, new: int) -> bool:
+        """Make ``new`` the chord the voices play; True when it changed."""
         changed = new != self.current_chord
         if changed and logger.isEnabledFor(logging.DEBUG):  # naming the chords costs more than deciding
             logger.debug("chord %s -> %s", spec.chord_name(self.current_chord), spec.chord_name(new))
         self.current_chord = new
         return changed
+
+    def _playing_prediction(self) -> bool:
+        """Is the progression memory's prediction what the chord voice plays now (recognition waits)?"""
+        return self._progression is not None and self._predicted >= 0 and self._trust >= PROGRESSION_TRUST
 
     def _anticipate(self, step_index: int, step_s: float, heard: int) -> int:
         """The chord to play on step ``step_index``: the progression memory's prediction for its
@@ -548,13 +633,16 @@ class Generator:
         # a change strikes on any step; a restrike after a pause waits for the beat
         if not (changed or step == 0 or (step % 4 == 0 and (self._restrike[CHORD] or t >= self._chord_until))):
             return
+        self._strike_chord(t, max(t_step + (spec.N_STEPS - step) * step_s, t + MIN_NOTE_S), accent=step % 4 == 0)
+
+    def _strike_chord(self, t: float, t_off: float, *, accent: bool) -> None:
+        """Strike the current chord's voicing at ``t`` until ``t_off``, ending the voice's notes."""
         self._restrike[CHORD] = False
         voicing = self._chord_voicing()
         if not voicing:
             return
         self._release_voice(CHORD, t)
-        t_off = max(t_step + (spec.N_STEPS - step) * step_s, t + MIN_NOTE_S)
-        vel = self._velocity(CHORD, step, _U_CHORD_SPREAD, _U_CHORD_HUMAN)
+        vel = self._velocity(CHORD, accent, _U_CHORD_SPREAD, _U_CHORD_HUMAN)
         for pitch in voicing:
             self._add_note(CHORD, pitch, vel, t, t_off)
         self._voicing = voicing
@@ -565,14 +653,17 @@ class Generator:
             return
         if not (step in (0, 8) or changed or (self._restrike[BASS] and step % 4 == 0)):
             return
+        t = max(t_step, self._now)
+        self._strike_bass(t, max(t_step + 4 * step_s, t + MIN_NOTE_S), accent=step % 4 == 0)
+
+    def _strike_bass(self, t: float, t_off: float, *, accent: bool) -> None:
+        """Play the current chord's root (lowest in the bass range) from ``t`` to ``t_off``."""
         self._restrike[BASS] = False
-        pitch = self._bass_pitch[self.current_chord]  # the root's lowest note in the bass range
+        pitch = self._bass_pitch[self.current_chord]
         if pitch is None:
             return
-        t = max(t_step, self._now)
         self._release_voice(BASS, t)
-        t_off = max(t_step + 4 * step_s, t + MIN_NOTE_S)
-        self._add_note(BASS, pitch, self._velocity(BASS, step, _U_BASS_SPREAD, _U_BASS_HUMAN), t, t_off)
+        self._add_note(BASS, pitch, self._velocity(BASS, accent, _U_BASS_SPREAD, _U_BASS_HUMAN), t, t_off)
 
     def _plan_melody(
         self, t_step: float, step_index: int, step_s: float, melody: np.ndarray, groove: np.ndarray
@@ -599,7 +690,7 @@ class Generator:
         gap_steps = 4 - step % 4
         t_off = max(t_step + self._dyn[_D_LENGTH] * gap_steps * step_s, t + MIN_NOTE_S)
         self._release_voice(MELODY, t)
-        vel = self._velocity(MELODY, step, _U_MEL_SPREAD, _U_MEL_HUMAN)
+        vel = self._velocity(MELODY, step % 4 == 0, _U_MEL_SPREAD, _U_MEL_HUMAN)
         if self._add_note(MELODY, pitch, vel, t, t_off):
             self._melody_last_on = t
             self.melody_history = (*self.melody_history[-2:], pitch)
@@ -680,10 +771,11 @@ class Generator:
         d[_D_LENGTH] = max(0.05, d[_D_LENGTH])
         self._dyn = d
 
-    def _velocity(self, voice: int, step: int, i_spread: int, i_human: int) -> int:
+    def _velocity(self, voice: int, accent: bool, i_spread: int, i_human: int) -> int:
+        """Velocity from the dynamics and the step's draws; ``accent``: on a beat."""
         d, u = self._dyn, self._u
         v = d[_D_VELOCITY] * 127.0 + d[_D_SPREAD] * 30.0 * (2.0 * u[i_spread] - 1.0)
-        if step % 4 == 0:
+        if accent:
             v += d[_D_ACCENT] * 40.0
         v *= d[_D_BALANCE + voice] * 1.5
         v += d[_D_HUMANIZE] * HUMANIZE_VELOCITY * (2.0 * u[i_human] - 1.0)

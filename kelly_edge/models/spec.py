@@ -187,7 +187,9 @@ HARMONY = ModelSpec(
         ("tonic", 12),  # one-hot held tonic
         ("mode", 1),  # 1 major, 0 minor
         ("key_clarity", 1),  # -1..1
-        ("reserved", 54),
+        ("chroma_now", 12),  # ~0.08 s of chroma (a change shows within ~0.1 s), absolute, max 1
+        ("bass_now", 12),  # ~0.08 s of the bass band's chroma, max 1
+        ("reserved", 30),
     ),
     outputs=_ranges(("chord_prob", N_CHORD_CLASSES), ("reserved", 3)),  # softmax; 60 = N.C.
     output_kind="softmax",

@@ -124,6 +124,11 @@ def test_restart_bar_puts_a_downbeat_at_the_current_time() -> None:
     assert not pair_notes(engine.sink.events)[1]
 
 
+STEP_HARMONY = "models: {harmony: {rate: step}}"
+"""The spreading tests are about the step-bound models: harmony at the step rate is one of them
+(at its default hop rate it runs every hop, see test_harmony_at_the_hop_rate_...)."""
+
+
 def _runs(engine: Engine) -> dict[str, int]:
     return {name: slot.runs for name, slot in engine.scheduler.slots.items()}
 
@@ -132,7 +137,7 @@ def test_a_steps_models_run_one_per_hop_before_it_is_planned() -> None:
     """Spreading: no hop runs the two to five models a step needs; each still runs once per step
     that needs it, in time for the generator (the trained models, as on stage)."""
     x, sr = demo_audio(8.0)
-    engine = Engine(parse_config("tempo: {bpm: 120}"), RecordingSink(), sample_rate=sr)
+    engine = Engine(parse_config(f"tempo: {{bpm: 120}}\n{STEP_HARMONY}"), RecordingSink(), sample_rate=sr)
     h = engine.hop_length
     per_hop, planned = [], []
     for i in range(0, len(x), h):
@@ -164,7 +169,7 @@ def _assert_each_step_got_its_models(engine: Engine) -> None:
 
 def test_at_a_tempo_too_fast_for_the_window_the_rest_runs_in_the_planning_hop() -> None:
     x, sr = demo_audio(4.0)
-    engine = Engine(parse_config("tempo: {bpm: 300}"), RecordingSink(), sample_rate=sr, models=fallbacks())
+    engine = Engine(parse_config(f"tempo: {{bpm: 300}}\n{STEP_HARMONY}"), RecordingSink(), sample_rate=sr, models=fallbacks())
     run(engine, x)
     _assert_each_step_got_its_models(engine)
     assert not pair_notes(engine.sink.events)[1]

@@ -37,11 +37,11 @@ def follow(tmp_path_factory: pytest.TempPathFactory, memory: bool) -> dict:
 @pytest.mark.slow
 def test_from_the_second_pass_the_changes_land_on_the_players(tmp_path_factory: pytest.TempPathFactory) -> None:
     reactive = follow(tmp_path_factory, memory=False)
-    assert reactive["loop_later_s"] > 0.2  # recognition alone is late on every pass
+    assert reactive["loop_later_s"] > metrics.LOOP_WINDOW_S, reactive  # recognition alone is late on every pass
     result = follow(tmp_path_factory, memory=True)
     hits, total = result["loop_later_ok"]
     assert total >= 8
     assert abs(result["loop_later_s"]) <= metrics.LOOP_WINDOW_S, result
     assert hits >= total / 2, result
-    assert result["loop_first_s"] > 0.2  # the first pass is heard before it can be remembered
+    assert result["loop_first_s"] > metrics.LOOP_WINDOW_S, result  # the first pass is heard before it can be remembered
     assert result["departure_beat"] == (1, 1), result  # the departure is followed within a beat

@@ -163,12 +163,15 @@ def run(
     close: bool = True,
     tail_s: float = 0.5,
     progression: ProgressionMemory | None = None,
+    heard: Callable[[float], np.ndarray] | None = None,
 ) -> Run:
     """Drive a Generator the way the engine does: every hop, plan each step whose grid time is
     less than a step ahead, then advance to the hop's time. ``actions`` (time, fn(gen, now)) run
-    at the start of the first hop at or after their time (footswitches, panic...)."""
+    at the start of the first hop at or after their time (footswitches, panic...). ``heard``
+    (time -> (64,) chord distribution): a reactive generator (harmony at the hop rate) that is
+    told the chord heard at every hop while the gate is open, before the hop's planning."""
     sink = RecordingSink()
-    gen = Generator(settings, sink, progression)
+    gen = Generator(settings, sink, progression, reactive=heard is not None)
     pending = sorted(actions or [], key=lambda a: a[0])
     steps: list[StepInfo] = []
     next_step = 0
@@ -178,6 +181,10 @@ def run(
     while now <= end_t:
         while pending and pending[0][0] <= now:
             pending.pop(0)[1](gen, now)
+        if heard is not None and next_step:
+            last = outputs(next_step - 1) if callable(outputs) else outputs
+            if last.gate_open:
+                gen.hear_chord(heard(now), now=now, tonic=last.tonic, major=last.major)
         while next_step < n_steps and next_step * step_s < now + step_s:
             out = outputs(next_step) if callable(outputs) else outputs
             t_step = next_step * step_s

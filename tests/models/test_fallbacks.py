@@ -287,6 +287,8 @@ def harmony(
         tonic=tonic,
         major=major,
         key_clarity=key_clarity,
+        chroma_now=window,
+        bass_now=b,
     )
     return (model or fallbacks.HarmonyFallback())(x).copy()
 

@@ -50,7 +50,8 @@ def test_a_transposed_row_is_heard_as_the_transposed_chord() -> None:
     bass = np.zeros(12, np.float32)
     bass[0] = 1.0
     row = encode.encode_harmony(np.zeros(128, np.float32), chroma_short=c, chroma_window=c, bass_short=bass,
-                                bass_chroma=bass, chroma_long=c, tonic=0, major=True, key_clarity=0.8)
+                                bass_chroma=bass, chroma_long=c, tonic=0, major=True, key_clarity=0.8,
+                                chroma_now=c, bass_now=bass)
     x, y = transposed(row[None, :], np.array([spec.chord_index(0, "maj")]), 2)
     assert spec.chord_name(int(y[0])) == "D"
     assert spec.chord_name(int(HarmonyFallback()(x[0])[:61].argmax())) == "D"

@@ -48,7 +48,8 @@ def rows_of(acc: acc_mod.Accompaniment, samples: np.ndarray, sample_rate: int) -
     return np.array(xs, np.float32).reshape(-1, spec.HARMONY.n_in), np.array(ys, np.int64), np.array(ts)
 
 
-_ROLLED = tuple(spec.HARMONY.input_slice(n) for n in ("chroma_short", "chroma_window", "bass_short", "bass_chroma", "chroma_long", "tonic"))
+_ROLLED = tuple(spec.HARMONY.input_slice(n) for n in (
+    "chroma_short", "chroma_window", "bass_short", "bass_chroma", "chroma_long", "tonic", "chroma_now", "bass_now"))
 
 
 def transposed(x: np.ndarray, y: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-pieces", type=int, default=None, help="emotion/dynamics: corpus pieces rendered (default 200)")
     p.add_argument("--renders", type=int, default=None, help="emotion/dynamics: renders per piece (default 4)")
     p.add_argument("--chorales", type=int, default=None, help="parse only the first N chorales (default all)")
-    p.add_argument("--chord-renders", type=int, default=None, help="harmony: rendered accompaniments (default 240)")
+    p.add_argument("--chord-renders", type=int, default=None, help="harmony: rendered accompaniments (default 400)")
     p.add_argument("--write-readme", action="store_true", help="evaluate: also put the table into <out>/README.md")
     p.add_argument("-v", "--verbose", action="store_true")
     return p

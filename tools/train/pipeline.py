@@ -49,7 +49,7 @@ class Plan:
     renders: int = 4
     audio_seconds: float = 25.0
     melody_transpositions: int = 2
-    chord_renders: int = 240
+    chord_renders: int = 400  # 240 -> 400 with the ~0.08 s chroma: held-out top-1 0.726 (240 renders, no chroma_now: 0.695)
     chord_seconds: float = 24.0
     groove_versions: int = 2
     epochs: int = 40

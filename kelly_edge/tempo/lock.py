@@ -71,8 +71,22 @@ class GridLock:
         self._bar_found = False
         self._near = 0  # predictions in a row with the grid within half a 16th of the target
 
-    def on_hop(self, t: float, grid: Any) -> float | None:
-        """Between predictions: the tracked tempo again once the correction window is over."""
+    def on_hop(self, t: float, grid: Any, tracker: Any = None) -> float | None:
+        """Between predictions: the tracked tempo again once the correction window is over; a
+        new tempo of ``tracker`` (more than :data:`NEW_TEMPO` from the one held) at once.
+
+        After a tempo change the tracker makes no prediction until its tempo held for a few
+        updates and it found the new beat (about a second); the grid held the old tempo until
+        then, so the box's tempo trailed the tracker's by ~2 s on every step of the rendered dev
+        pieces. The new tempo is right before its phase is known: the grid takes it now and
+        acquires the phase from the next prediction on (a correction under way ends first).
+        """
+        if (tracker is not None and self._tracked is not None and tracker.known
+                and abs(math.log(tracker.bpm / self._tracked)) > NEW_TEMPO):
+            self._tracked = tracker.bpm
+            self._predictions = self._near = 0  # acquire again, as on_prediction does for a new tempo
+            self._drift = 0.0
+            self.base_bpm = float(tracker.bpm)  # from the end of a correction under way
         if t < self._until or self.base_bpm is None:
             return None
         if self.base_bpm > MAX_RATE_STEP * grid.bpm:  # back from a slowed slip: in two steps

@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEV_SEEDS), help="dev piece seeds (default: rendered-dev)")
     parser.add_argument("--bpm", type=float, default=100.0, help="the starting guess (config tempo.bpm)")
     parser.add_argument("--small", action="store_true", help="the suite's small set's rendered pieces instead")
-    parser.add_argument("--real-dev", action="store_true", help="the real-dev recordings (tools/evaluate real-dev) instead")
+    parser.add_argument("--real-dev", action="store_true",
+                        help="the real-dev recordings (tools/evaluate real-dev) instead")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.real_dev:

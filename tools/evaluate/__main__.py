@@ -3,6 +3,7 @@
     python -m tools.evaluate                  # the full set: rendered (dev, held-out) + real recordings
     python -m tools.evaluate --set small      # the suite's small set
     python -m tools.evaluate --no-transcription --groups rendered-heldout
+    python -m tools.evaluate --no-transcription --groups real-dev   # the tracker's real tuning set (make evaluate)
 
 Writes ``OUT/table.md`` and ``OUT/results.json`` (per-piece scores too) and prints the table,
 with the box's figures before issue 13 (``before.json``, made by this command on main) beside.

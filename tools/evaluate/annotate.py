@@ -180,7 +180,8 @@ def _keep_dev(results: list[dict[str, Any]], keep: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.evaluate.annotate", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=int, default=10, help="how many recordings to keep (best agreement first)")
-    parser.add_argument("--dev", action="store_true", help="the real-dev set (other packages) into annotations/dev/")
+    parser.add_argument("--dev", action="store_true",
+                        help="the real-dev set (other packages) into annotations/dev/")
     parser.add_argument("--wav", type=Path, help="annotate this one file instead (e.g. the demo) into --out")
     parser.add_argument("--out", type=Path, help="with --wav: the annotation file to write")
     args = parser.parse_args(argv)

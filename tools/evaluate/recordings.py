@@ -12,9 +12,9 @@ trackers agree (F >= :data:`BEATS_AGREE`).
 
 A second set, ``real-dev`` (:func:`dev_candidates`, annotations in ``annotations/dev/``), comes from
 other Debian packages of game music (hyperrogue-music, singularity-music, nexuiz-music, asc-music;
-all in main; GPL-2+ or CC-BY-SA-3.0: see each package's copyright file). It is the real music the tracker is tuned on; the warzone2100
-recordings stay an evaluation set nobody tunes on. ``make evaluate`` installs its packages
-(EVAL_DEBS); the suite does not use it.
+all in main; GPL-2+ or CC-BY-SA-3.0: see each package's copyright file). It is the real music
+the tracker is tuned on; the warzone2100 recordings stay an evaluation set nobody tunes on.
+``make evaluate`` installs its packages (EVAL_DEBS); the suite does not use it.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ RUNTIME_DEBS := portaudio19-dev libasound2 python3-venv python3-dev gcc
 TEST_DEBS    := fluidsynth fluid-soundfont-gm jackd2 libjack-jackd2-0 tmux systemd qemu-user-static debootstrap
 # The evaluation's real recordings (tools/evaluate/recordings.py): Warzone 2100's soundtracks.
 TEST_DEBS    += warzone2100-music
+# The beat tracker's real-music tuning set (tools/evaluate --groups real-dev): other games' music, not in the suite.
+EVAL_DEBS    := hyperrogue-music singularity-music asc-music nexuiz-music
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # installed = "install ok installed" (dpkg -s also succeeds for removed packages that left config files)
@@ -36,6 +38,10 @@ evaluate: eval-deps
 	$(PY) -m tools.evaluate --out $(OUT)/evaluate
 
 eval-deps: test-venv
+	@missing=$$(for p in $(EVAL_DEBS); do $(call installed,$$p) || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:" $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 	$(PIP) install -q -e '.[test,evaluate]'
 	$(PIP) install -q --no-deps basic-pitch==0.4.0
 

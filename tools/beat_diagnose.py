@@ -16,8 +16,10 @@ offset from the reference beats.
     python -m tools.beat_diagnose                 # the rendered dev pieces (tools/evaluate)
     python -m tools.beat_diagnose --seeds 130004 130015 -v
     python -m tools.beat_diagnose --small         # the suite's small set's rendered pieces
+    python -m tools.beat_diagnose --real-dev      # the real-dev recordings (essentia's beats)
 
-Only the dev pieces: the held-out seeds (``tools/evaluate/heldout.txt``) are refused.
+Only the dev material: the held-out seeds (``tools/evaluate/heldout.txt``) are refused, and the
+evaluation's real recordings (warzone2100) are not offered.
 """
 
 from __future__ import annotations
@@ -179,8 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEV_SEEDS), help="dev piece seeds (default: rendered-dev)")
     parser.add_argument("--bpm", type=float, default=100.0, help="the starting guess (config tempo.bpm)")
     parser.add_argument("--small", action="store_true", help="the suite's small set's rendered pieces instead")
+    parser.add_argument("--real-dev", action="store_true",
+                        help="the real-dev recordings (tools/evaluate real-dev) instead")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    if args.real_dev:
+        return _real_dev(args)
     if args.small:
         args.seeds = [seed for seed, *_ in SMALL_PIECES]
     small = {seed: (style, texture, path) for seed, style, texture, path in SMALL_PIECES}
@@ -199,6 +205,31 @@ def main(argv: list[str] | None = None) -> int:
             piece = make_piece(seed)
         wav = render_piece(piece, cache)
         rows.append(diagnose(piece.name, np.array(piece.beats), trace(features(wav, cache), args.bpm), args.verbose))
+    return _summary(rows)
+
+
+def _real_dev(args: argparse.Namespace) -> int:
+    from tools.evaluate.cache import Cache
+    from tools.evaluate.recordings import annotated, excerpt
+
+    cache = Cache()
+    rows = []
+    recs = annotated(dev=True)
+    if not recs:
+        print("python -m tools.beat_diagnose: no real-dev annotations (python -m tools.evaluate.annotate --dev)",
+              file=sys.stderr)
+        return 2
+    for rec, ref, _ in recs:
+        try:
+            wav = excerpt(rec, cache)
+        except FileNotFoundError as err:
+            print(f"python -m tools.beat_diagnose: {err}", file=sys.stderr)
+            return 2
+        rows.append(diagnose(ref.name, ref.beats, trace(features(wav, cache), args.bpm), args.verbose))
+    return _summary(rows)
+
+
+def _summary(rows: list[dict[str, float | str]]) -> int:
     box_f = np.mean([r["box_f"] for r in rows])
     ok = np.mean([r["box_tempo"] >= metrics.TEMPO_PIECE_SHARE for r in rows])
     trk_f = np.mean([r["tracker_f"] for r in rows])

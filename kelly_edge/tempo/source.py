@@ -174,7 +174,7 @@ class PlayerSource:
         if self._predicted_at is not None:
             at, self._predicted_at = self._predicted_at, None
             return self.lock.on_prediction(t, grid, tracker, predicted_at=at)
-        return self.lock.on_hop(t, grid)
+        return self.lock.on_hop(t, grid, tracker)
 
     def transport(self) -> str | None:
         return None

@@ -71,3 +71,35 @@ def test_rendered_dev_pieces_with_eighths_lock_to_the_beat_not_the_dotted_beat(s
     ref = np.array(piece.beats)
     assert tempo_path_share(engine, ref) >= 0.9
     assert metrics.beat_f(ref, engine.played.beat_times()) >= 0.88
+
+
+@pytest.mark.parametrize("before, after", [(100.0, 125.0), (120.0, 96.0)])
+def test_after_a_tempo_step_the_grid_takes_the_trackers_new_tempo_at_once(before: float, after: float) -> None:
+    """The tracker finds its beat again only a second or so after it read a new tempo; until the
+    lock took the new tempo only at that prediction, the box's tempo trailed the tracker's by ~2 s."""
+    from kelly_edge.config.schema import default_config
+    from kelly_edge.engine.engine import Engine
+    from kelly_edge.midi.sinks import RecordingSink
+    from tests.tempo.test_grid_follows_player import SR
+
+    step_t = 10.0
+    ref = list(0.5 + np.arange(0, int((step_t - 0.5) * before / 60.0) + 1) * 60.0 / before)
+    while ref[-1] < 22.0:
+        ref.append(ref[-1] + 60.0 / after)
+    x = clicks(np.array(ref), 22.5)
+    engine = Engine(default_config(), RecordingSink(), sample_rate=SR)
+    h = engine.hop_length
+    tracker_at = grid_at = None
+    for i in range(0, x.size, h):
+        engine.process_hop(x[i : i + h])
+        t = (i + h) / SR
+        if t < step_t:
+            continue
+        if tracker_at is None and abs(engine.tempo.tracker.bpm / after - 1.0) < 0.04:
+            tracker_at = t
+        held = engine.tempo.tracked_bpm
+        if grid_at is None and held is not None and abs(held / after - 1.0) < 0.04:
+            grid_at = t
+    engine.close()
+    assert tracker_at is not None and grid_at is not None
+    assert grid_at - tracker_at < 0.3, (tracker_at, grid_at)

@@ -3,6 +3,7 @@
     python -m tools.evaluate                  # the full set: rendered (dev, held-out) + real recordings
     python -m tools.evaluate --set small      # the suite's small set
     python -m tools.evaluate --no-transcription --groups rendered-heldout
+    python -m tools.evaluate --no-transcription --groups real-dev   # the tracker's real tuning set (make evaluate)
 
 Writes ``OUT/table.md`` and ``OUT/results.json`` (per-piece scores too) and prints the table,
 with the box's figures before issue 13 (``before.json``, made by this command on main) beside.
@@ -28,8 +29,8 @@ BEFORE = Path(__file__).with_name("before.json")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=("full", "small"), default="full", help="which material (default: full)")
-    parser.add_argument("--groups", nargs="+", choices=("rendered-dev", "rendered-heldout", "real"),
-                        help="only these groups (default: all)")
+    parser.add_argument("--groups", nargs="+", choices=("rendered-dev", "rendered-heldout", "real", "real-dev"),
+                        help="only these groups (default: all but real-dev, the tuning set of real recordings)")
     parser.add_argument("--no-transcription", action="store_true", help="skip the basic-pitch ceiling")
     parser.add_argument("--config", metavar="CONFIG.yaml", help="the box's config (default: built-in defaults with a 100 ms model budget, see run.JUDGE_CONFIG)")
     parser.add_argument("--out", metavar="DIR", default="out/evaluate", help="where table.md and results.json go")

@@ -9,6 +9,12 @@ The ground truth comes from an analyser nobody here wrote (essentia; see ``annot
 as one small JSON file per excerpt in ``annotations/``. Where its own analysers disagree the field
 is marked and not scored: a key only when all four key profiles agree, beats only when its two beat
 trackers agree (F >= :data:`BEATS_AGREE`).
+
+A second set, ``real-dev`` (:func:`dev_candidates`, annotations in ``annotations/dev/``), comes from
+other Debian packages of game music (hyperrogue-music, singularity-music, nexuiz-music, asc-music;
+all in main; GPL-2+ or CC-BY-SA-3.0: see each package's copyright file). It is the real music
+the tracker is tuned on; the warzone2100 recordings stay an evaluation set nobody tunes on.
+``make evaluate`` installs its packages (EVAL_DEBS); the suite does not use it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,13 @@ ANNOTATIONS = Path(__file__).with_name("annotations")
 EXCERPT_S = 30.0
 SAMPLE_RATE = 22050
 BEATS_AGREE = 0.8
+DEV_ANNOTATIONS = ANNOTATIONS / "dev"
+DEV_SOURCES = (  # (package, glob of its music files, offset s): real-dev's candidates
+    ("hyperrogue-music", "/usr/share/hyperrogue/music/*.ogg", 15.0),  # tracks of about a minute
+    ("singularity-music", "/usr/share/games/singularity/music/*.ogg", 45.0),
+    ("asc-music", "/usr/share/games/asc/music/*.mp3", 45.0),
+    ("nexuiz-music", "/usr/share/games/nexuiz/data/music.pk3", 45.0),  # a zip of Ogg files
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,8 @@ class Recording:
     name: str
     path: Path  # the source file, as the package installs it
     offset: float  # s into the file where the excerpt starts
+    package: str = PACKAGE
+    member: str = ""  # inside ``path`` when it is a zip archive (nexuiz's music.pk3)
 
 
 def candidates() -> list[Recording]:
@@ -43,8 +58,36 @@ def candidates() -> list[Recording]:
     return [Recording(f"{p.parent.name.split('_')[0]}-{p.stem}", p, 45.0) for p in files]
 
 
-def missing_hint() -> str:
-    return f"the real recordings need Debian's {PACKAGE} (apt-get install {PACKAGE}; make test installs it)"
+def dev_candidates() -> list[Recording]:
+    """Every music file of the real-dev packages that are installed, named ``<package>-<file>``."""
+    import zipfile
+
+    out = []
+    for package, pattern, offset in DEV_SOURCES:
+        short = package.removesuffix("-music")
+        for path in sorted(Path("/").glob(pattern.lstrip("/"))):
+            if path.suffix == ".pk3":
+                with zipfile.ZipFile(path) as z:
+                    members = sorted(n for n in z.namelist() if n.endswith(".ogg"))
+                out += [Recording(f"{short}-{Path(m).stem}", path, offset, package, m) for m in members]
+            else:
+                stem = path.stem.lower().replace(" ", "-")
+                out.append(Recording(f"{short}-{stem}", path, offset, package))
+    return out
+
+
+def missing_hint(package: str = PACKAGE) -> str:
+    how = "make test installs it" if package == PACKAGE else "make evaluate installs it"
+    return f"the real recordings need Debian's {package} (apt-get install {package}; {how})"
+
+
+def _source_bytes(rec: Recording) -> bytes:
+    if not rec.member:
+        return rec.path.read_bytes()
+    import zipfile
+
+    with zipfile.ZipFile(rec.path) as z:
+        return z.read(rec.member)
 
 
 def excerpt(rec: Recording, cache: Cache, *, sample_rate: int = SAMPLE_RATE) -> Path:
@@ -53,12 +96,15 @@ def excerpt(rec: Recording, cache: Cache, *, sample_rate: int = SAMPLE_RATE) -> 
     import soxr
 
     if not rec.path.is_file():
-        raise FileNotFoundError(f"{rec.path}: not found; {missing_hint()}")
-    key = digest(rec.path.read_bytes(), f"{rec.offset}:{EXCERPT_S}:{sample_rate}")
+        raise FileNotFoundError(f"{rec.path}: not found; {missing_hint(rec.package)}")
+    data = _source_bytes(rec)
+    key = digest(data, f"{rec.offset}:{EXCERPT_S}:{sample_rate}")
     out = cache.path("excerpts", key, ".wav")
     if out.is_file():
         return out
-    with sf.SoundFile(str(rec.path)) as f:
+    import io
+
+    with sf.SoundFile(io.BytesIO(data)) as f:
         f.seek(int(rec.offset * f.samplerate))
         x = f.read(int(EXCERPT_S * f.samplerate), dtype="float32", always_2d=True).mean(axis=1)
         rate = f.samplerate
@@ -70,19 +116,21 @@ def excerpt(rec: Recording, cache: Cache, *, sample_rate: int = SAMPLE_RATE) -> 
     return out
 
 
-def annotation_path(name: str) -> Path:
-    return ANNOTATIONS / f"{name}.json"
+def annotation_path(name: str, *, dev: bool = False) -> Path:
+    return (DEV_ANNOTATIONS if dev else ANNOTATIONS) / f"{name}.json"
 
 
-def annotated() -> list[tuple[Recording, Reference, dict]]:
-    """The recordings that have an annotation file kept for evaluation, with their references."""
+def annotated(*, dev: bool = False) -> list[tuple[Recording, Reference, dict]]:
+    """The recordings that have an annotation file kept for evaluation, with their references
+    (``dev``: the real-dev set's, in ``annotations/dev/``)."""
     out = []
-    by_name = {r.name: r for r in candidates()}
-    for path in sorted(ANNOTATIONS.glob("*.json")):
+    for path in sorted((DEV_ANNOTATIONS if dev else ANNOTATIONS).glob("*.json")):
         ann = json.loads(path.read_text())
         if not ann.get("use", True):
             continue
-        rec = by_name.get(ann["name"]) or Recording(ann["name"], Path(ann["source"]["path"]), float(ann["source"]["offset"]))
+        src = ann["source"]
+        rec = Recording(ann["name"], Path(src["path"]), float(src["offset"]), src.get("package", PACKAGE),
+                        src.get("member", ""))
         chords = ann["chords"]
         segments = [(c["t"], chords[i + 1]["t"] if i + 1 < len(chords) else ann["duration"], c["chord"])
                     for i, c in enumerate(chords)]

@@ -2,7 +2,9 @@
 
 Sets: ``full`` (the README table) is the judge's rendered pieces in two groups, ``rendered-dev``
 (seeds ``SEED_BASE + 0..21``, and :data:`DEV_LOOP_PIECES`: steady loops, some left once) and ``rendered-heldout`` (the seeds in ``heldout.txt``: never tune
-on them), plus ``real`` (the annotated recordings). ``small`` (the suite's) is three short dev
+on them), plus ``real`` (the annotated recordings). ``real-dev`` (other packages' recordings,
+``recordings.dev_candidates``) is the real music to tune the tracker on; it is run only when asked
+for (``--groups real-dev``), never in ``small``. ``small`` (the suite's) is three short dev
 pieces, the first dev loop and two recordings.
 """
 
@@ -146,6 +148,9 @@ def items(set_name: str, cache: Cache, groups: Iterable[str] | None = None) -> l
     if "real" in wanted:
         for rec, ref, _ in recordings:
             out.append(Item("real", ref, excerpt(rec, cache)))
+    if "real-dev" in wanted and set_name != "small":
+        for rec, ref, _ in annotated(dev=True):
+            out.append(Item("real-dev", ref, excerpt(rec, cache)))
     return out
 
 
@@ -209,7 +214,8 @@ def pool(per_item: list[dict[str, Any]], systems: list[str]) -> dict[str, dict[s
     return table
 
 
-GROUP_TITLES = {"rendered-heldout": "rendered, held out", "rendered-dev": "rendered, dev", "real": "real recordings"}
+GROUP_TITLES = {"rendered-heldout": "rendered, held out", "rendered-dev": "rendered, dev", "real": "real recordings",
+                "real-dev": "real recordings, dev"}
 
 
 def markdown(result: dict[str, Any], before: dict[str, Any] | None = None) -> str:
@@ -217,7 +223,7 @@ def markdown(result: dict[str, Any], before: dict[str, Any] | None = None) -> st
     ``before`` (an earlier ``results.json``), its box figures beside today's."""
     table = result["table"]
     out = []
-    for g in (g for g in ("rendered-heldout", "rendered-dev", "real") if g in table):
+    for g in (g for g in GROUP_TITLES if g in table):
         columns: list[tuple[str, dict[str, Any]]] = []
         if before and "box" in before["table"].get(g, {}):
             columns.append((f"box before ({before.get('commit', '?')})", before["table"][g]["box"]))
@@ -225,7 +231,7 @@ def markdown(result: dict[str, Any], before: dict[str, Any] | None = None) -> st
             if s in table[g]:
                 columns.append((("box now" if before else "box") if s == "box" else SYSTEM_TITLES[s], table[g][s]))
         n = max(cell.get("n", 0) for _, cell in columns)
-        out.append(f"**{GROUP_TITLES[g]}** ({n} {'recordings' if g == 'real' else 'pieces'})\n")
+        out.append(f"**{GROUP_TITLES[g]}** ({n} {'recordings' if g.startswith('real') else 'pieces'})\n")
         out.append("| metric | " + " | ".join(title for title, _ in columns) + " |")
         out.append("|---|" + "---:|" * len(columns))
         for metric, title in METRIC_ROWS:

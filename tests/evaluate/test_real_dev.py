@@ -1,0 +1,40 @@
+"""The real-dev set: real recordings to tune the beat tracker on, apart from the evaluation's.
+
+Its packages are installed by ``make evaluate`` only, so these tests read the annotation files and,
+where a package is installed, its audio; the suite's small set never includes it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tools.evaluate import metrics
+from tools.evaluate.cache import Cache
+from tools.evaluate.recordings import BEATS_AGREE, PACKAGE, annotated, excerpt
+
+
+def test_real_dev_is_annotated_and_apart_from_the_evaluation_recordings() -> None:
+    dev = annotated(dev=True)
+    assert 6 <= len(dev) <= 10
+    packages = {rec.package for rec, _, _ in dev}
+    assert PACKAGE not in packages and len(packages) >= 3  # other music than the evaluation's, varied
+    held = {ref.name for _, ref, _ in annotated()}
+    assert held.isdisjoint(ref.name for _, ref, _ in dev)
+    for _, ref, ann in dev:
+        assert ann["beats_agreement"] >= BEATS_AGREE and ref.beats is not None  # essentia's two trackers agree
+        # the annotation's beats agree with the other method's tempo: multifeature vs degara
+        assert ann["bpm"] == pytest.approx(ann["bpm_degara"], rel=0.04)
+
+
+def test_real_dev_excerpts_decode_when_their_packages_are_installed(tmp_path) -> None:
+    dev = [(rec, ref) for rec, ref, _ in annotated(dev=True) if rec.path.is_file()]
+    if not dev:
+        pytest.skip("no real-dev package installed (make evaluate installs them)")
+    rec, ref = next((r for r in dev if r[0].member), dev[0])  # a zip member (nexuiz) when there is one
+    from tools.render import load_wav_mono
+
+    x, rate = load_wav_mono(excerpt(rec, Cache(tmp_path)))
+    assert x.size / rate == pytest.approx(ref.duration, abs=0.1)
+    assert np.sqrt(np.mean(x**2)) > 0.01
+    assert metrics.beat_f(ref.beats, ref.beats) == 1.0

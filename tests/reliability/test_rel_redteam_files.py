@@ -98,9 +98,16 @@ def test_outputs_that_are_the_input_or_each_other_are_refused_before_any_work(tm
 
 def test_a_report_that_cannot_be_written_takes_the_midi_file_with_it(tmp_path: Path) -> None:
     mid, report = tmp_path / "a.mid", tmp_path / "a.json"
-    # the demo's .mid is ~1.4 kB and its report ~4 kB: a 2 kB file-size limit is a disk that fills
-    # up while the report is written (Python ignores SIGXFSZ, so the write fails with EFBIG)
-    limit = 2048
+    # without a limit both appear; their sizes place the limit between the .mid and the report
+    out = run_subprocess(["run", "--input", str(DEMO), "--midi-out", str(mid), "--report", str(report)], timeout_s=120)
+    assert_clean(out, [mid, report])
+    mid_size, report_size = mid.stat().st_size, report.stat().st_size
+    assert mid_size < report_size, (mid_size, report_size)
+    mid.unlink()
+    report.unlink()
+    # a file-size limit between the two is a disk that fills up while the report is written
+    # (Python ignores SIGXFSZ, so the write fails with EFBIG)
+    limit = (mid_size + report_size) // 2
     proc = subprocess.run(
         [sys.executable, "-m", "kelly_edge", "run", "--input", str(DEMO), "--midi-out", str(mid), "--report", str(report)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
@@ -109,10 +116,6 @@ def test_a_report_that_cannot_be_written_takes_the_midi_file_with_it(tmp_path: P
     _one_error_line(out, str(report))
     assert not mid.exists() and not report.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file either
-    # without the limit both appear
-    out = run_subprocess(["run", "--input", str(DEMO), "--midi-out", str(mid), "--report", str(report)], timeout_s=120)
-    assert_clean(out, [mid, report])
-    assert mid.stat().st_size < limit < report.stat().st_size  # the limit sat between the two
 
 
 # --- item 10: offline MIDI memory does not grow with the input -----------------------------------------

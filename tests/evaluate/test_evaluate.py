@@ -175,3 +175,7 @@ def test_the_table_shows_the_box_before_beside_now() -> None:
     md = markdown(result, before)
     assert "| metric | box before (abc) | box now | random in key (floor) |" in md
     assert "| beat F-measure (after 4 s) | 0.20 | 0.90 | 0.50 |" in md
+    later = {"set": "small", "commit": "def", "table": {"real": {"box": dict(cell, beat_f=0.6)}}}
+    md = markdown(result, [before, later])  # several earlier runs, oldest first
+    assert "| metric | box before (abc) | box before (def) | box now | random in key (floor) |" in md
+    assert "| beat F-measure (after 4 s) | 0.20 | 0.60 | 0.90 | 0.50 |" in md

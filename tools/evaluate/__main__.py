@@ -34,20 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-transcription", action="store_true", help="skip the basic-pitch ceiling")
     parser.add_argument("--config", metavar="CONFIG.yaml", help="the box's config (default: built-in defaults with a 100 ms model budget, see run.JUDGE_CONFIG)")
     parser.add_argument("--out", metavar="DIR", default="out/evaluate", help="where table.md and results.json go")
-    parser.add_argument("--before", metavar="RESULTS.json", default=str(BEFORE),
-                        help="an earlier run's results.json: its box column is shown beside today's "
+    parser.add_argument("--before", metavar="RESULTS.json", nargs="+", default=[str(BEFORE)],
+                        help="earlier runs' results.json: their box columns are shown beside today's, in this order "
                              "(default: the figures of main before issue 13, tools/evaluate/before.json; '' for none)")
     parser.add_argument("--commit", metavar="NAME", help="what was evaluated (e.g. a git commit), saved in results.json")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     systems = [s for s in SYSTEMS if not (s == "transcription" and args.no_transcription)]
-    before = None
-    if args.before:
+    before: list[dict] = []
+    for path in (p for p in args.before if p):
         try:
-            before = json.loads(Path(args.before).read_text())
+            before.append(json.loads(Path(path).read_text()))
         except (OSError, ValueError) as err:
-            print(f"python -m tools.evaluate: --before {args.before}: cannot read it ({err})", file=sys.stderr)
+            print(f"python -m tools.evaluate: --before {path}: cannot read it ({err})", file=sys.stderr)
             return 2
     config = None
     try:
@@ -61,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.commit:
         result["commit"] = args.commit
-    if before is not None and before.get("set") != result["set"]:
-        before = None  # another set's figures are not comparable
+    before = [b for b in before if b.get("set") == result["set"]]  # another set's figures are not comparable
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table = markdown(result, before)

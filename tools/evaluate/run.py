@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -218,18 +218,20 @@ GROUP_TITLES = {"rendered-heldout": "rendered, held out", "rendered-dev": "rende
                 "real-dev": "real recordings, dev"}
 
 
-def markdown(result: dict[str, Any], before: dict[str, Any] | None = None) -> str:
+def markdown(result: dict[str, Any], before: dict[str, Any] | Sequence[dict[str, Any]] | None = None) -> str:
     """The tables as markdown, one per group: a row per metric, a column per player; with
-    ``before`` (an earlier ``results.json``), its box figures beside today's."""
+    ``before`` (earlier ``results.json``, one or a list, oldest first), their box figures beside today's."""
+    earlier = [before] if isinstance(before, dict) else list(before or ())
     table = result["table"]
     out = []
     for g in (g for g in GROUP_TITLES if g in table):
         columns: list[tuple[str, dict[str, Any]]] = []
-        if before and "box" in before["table"].get(g, {}):
-            columns.append((f"box before ({before.get('commit', '?')})", before["table"][g]["box"]))
+        for old in earlier:
+            if "box" in old["table"].get(g, {}):
+                columns.append((f"box before ({old.get('commit', '?')})", old["table"][g]["box"]))
         for s in SYSTEMS:
             if s in table[g]:
-                columns.append((("box now" if before else "box") if s == "box" else SYSTEM_TITLES[s], table[g][s]))
+                columns.append((("box now" if earlier else "box") if s == "box" else SYSTEM_TITLES[s], table[g][s]))
         n = max(cell.get("n", 0) for _, cell in columns)
         out.append(f"**{GROUP_TITLES[g]}** ({n} {'recordings' if g.startswith('real') else 'pieces'})\n")
         out.append("| metric | " + " | ".join(title for title, _ in columns) + " |")

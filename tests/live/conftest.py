@@ -6,6 +6,9 @@ JACK client of this process and its children at it through ``JACK_DEFAULT_SERVER
 at the end of the session. Tests that use it are marked ``@pytest.mark.jack``; without ``jackd``
 they are skipped.
 
+``player`` and ``synth``: the rig's JACK player (audio into the box) and synth (a frame-stamping
+MIDI receiver, ``tests/live/jack_rig.py``) on that server, closed after the test.
+
 ``measurements`` collects latency and jitter figures; they are printed at the end of the run.
 """
 
@@ -96,3 +99,21 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for key in sorted(_MEASURED):
         terminalreporter.write_line(f"{key}: {_MEASURED[key]}")
 
+
+
+@pytest.fixture
+def player(jack_server: JackServer) -> Iterator[Any]:
+    from tests.live.jack_rig import Player  # JACK-Client: imported only where a server runs
+
+    p = Player()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def synth(jack_server: JackServer) -> Iterator[Any]:
+    from tests.live.jack_rig import Synth
+
+    s = Synth()
+    yield s
+    s.close()

@@ -43,20 +43,6 @@ def _config(tmp_path: Path, **sections: dict[str, Any]) -> Path:
     return path
 
 
-@pytest.fixture
-def player(jack_server: Any) -> Any:
-    p = Player()
-    yield p
-    p.close()
-
-
-@pytest.fixture
-def synth(jack_server: Any) -> Any:
-    s = Synth()
-    yield s
-    s.close()
-
-
 @pytest.mark.slow
 # Up to two more tries, as the sink-only JACK tests take the best of several: on a loaded machine
 # the box's JACK capture can miss a period more often than the box's timeline counts (seen once in

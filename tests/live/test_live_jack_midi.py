@@ -50,13 +50,6 @@ def _attempts(name: str, measurements: dict[str, Any], run: Callable[[], dict[st
     return tried[-1]
 
 
-@pytest.fixture
-def synth(jack_server: Any) -> Any:
-    s = Synth()
-    yield s
-    s.close()
-
-
 def _open() -> JackMidiOutput:
     out = JackMidiOutput(port="kelly-test-synth", client_name="kelly-test-box-midi")
     out.open()

@@ -43,13 +43,6 @@ SYSEX = SYSEX_HEAD + SYSEX_MID + SYSEX_TAIL
 
 
 @pytest.fixture
-def synth(jack_server: Any) -> Any:
-    s = Synth()
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def keys(jack_server: Any) -> Any:
     k = Keys()
     yield k

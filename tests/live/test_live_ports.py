@@ -49,13 +49,6 @@ def _config(tmp_path: Path, bass_port: str = "bass synth", **midi: Any) -> Path:
 
 
 @pytest.fixture
-def player(jack_server: Any) -> Any:
-    p = Player()
-    yield p
-    p.close()
-
-
-@pytest.fixture
 def poly(jack_server: Any) -> Any:
     s = Synth("poly synth")
     yield s

@@ -29,8 +29,13 @@ Voices (each on its configured channel and inside its configured ``[low, high]``
   the hop rate) the engine hands it every other hop's harmony distribution (:meth:`hear_chord`):
   the key-aware :class:`~kelly_edge.generate.chord_decoder.ChordDecoder`, then
   :func:`theory.choose_chord` (in-key chords, or one clearly heard, with hysteresis), and on a
-  change the new voicing is struck at that hop, releasing the previous chord at the same instant
-  (note-offs first) and dropping what the steps planned ahead had queued for it. Otherwise the
+  change whose decoder posterior leads the playing chord's by :data:`STRIKE_MARGIN` the new
+  voicing is struck at that hop, releasing the previous chord at the same instant (note-offs
+  first) and dropping what the steps planned ahead had queued for it; a change without that lead
+  is struck at the first 8th of the grid a 16th after it was heard, if it is still heard (a
+  momentary mistake of the model is never struck, a late strike lands on the grid). The voicing
+  holds only the tones the chords heard lately agree on (``_agreed_tones``: a third or seventh
+  the model is unsure of is left out, at least two tones), the whole chord once they agree. Otherwise the
   same decision runs once per planned 16th and a change strikes on that step. A voicing with the
   least movement from the previous one is also struck at each bar start and after a pause (gate
   closed, voice re-enabled, panic), and held until the next bar start.

@@ -359,6 +359,7 @@ class Generator:
             self._pc_table[c, list(pcs)] = 1.0
         self._pc_mass = np.zeros(12)
         self._heard_mix = np.zeros(spec.N_CHORD_CLASSES)  # what the agreed tones are judged on (see _hear)
+        self._mix_tmp = np.zeros(spec.N_CHORD_CLASSES)
 
     # --- public API ---------------------------------------------------------------------------
     @property
@@ -602,11 +603,13 @@ class Generator:
         tonic, major = self._key
         post = self._decoder.update(hp, tonic, major)
         heard = theory.choose_chord(post, current=self._heard, tonic=tonic, major=major)
-        mix, total = self._heard_mix, float(hp.sum())
+        mix, tmp, total = self._heard_mix, self._mix_tmp, float(hp.sum())
         mix *= 1.0 - AGREED_MIX if heard == self._heard else 0.0  # a new chord: judged on what is heard from now
         if total > 0.0:
-            mix += (AGREED_MIX * AGREED_OBS / total) * hp
-        mix += (AGREED_MIX * (1.0 - AGREED_OBS)) * post
+            np.multiply(hp, AGREED_MIX * AGREED_OBS / total, out=tmp)
+            mix += tmp
+        np.multiply(post, AGREED_MIX * (1.0 - AGREED_OBS), out=tmp)
+        mix += tmp
         if hold_through_no_chord and heard == spec.NO_CHORD:
             heard = self._heard
         self._heard = heard

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tools.evaluate.cache import Cache
-from tools.evaluate.chord_lag import change_lags, out_of_key_unheard_s, summarise, trace_box
+from tools.evaluate.chord_lag import change_lags, out_of_key_unheard_s, summarise, trace_box, wrong_note_causes
 from tools.evaluate.pieces import make_piece
 from tools.evaluate.run import SMALL_PIECES, SMALL_SECONDS, judge_config, render_piece
 
@@ -25,6 +25,22 @@ def test_a_change_is_timed_from_the_reference_change_to_the_first_matching_chord
     assert change_lags(REF, box) == pytest.approx([0.3, 0.45])  # Am7 after Am is no change (majmin)
     assert change_lags(REF, [(0.0, "C:maj"), (1.9, "G:maj")]) == [0.0, None]  # early counts 0; Am never
     assert summarise([0.3, 0.45, None])["missed"] == 1
+
+
+def test_wrong_chord_notes_are_sorted_by_what_the_box_was_playing() -> None:
+    ref = ((0.0, 6.0, "C:maj"), (6.0, 12.0, "G:maj"), (12.0, 18.0, "A:min"))
+    played = [(0.0, "C:maj"), (4.5, "F:maj"), (4.7, "C:maj"), (6.2, "G:maj"), (7.5, "E:min"),
+              (11.0, "A:min"), (12.0, "A:min"), (14.0, "F:maj"), (16.0, "A:min")]
+    notes = [(4.5, 65), (4.5, 60),  # F for 0.2 s: the F is wrong (C is a tone of C), a flicker
+             (6.05, 72),  # C in the 0.5 s grace after G: not counted
+             (7.5, 64),  # Em held 3.5 s over G: E wrong, held
+             (11.0, 69),  # Am struck a second before the player's Am: early
+             (14.0, 65),  # F over Am, held
+             (16.5, 71)]  # B over Am while playing Am: the voicing (not a tone of the chord named)
+    causes = wrong_note_causes(ref, notes, played, beat_s=0.5, duration=18.0)
+    assert causes == {"flicker": 1, "early": 1, "lag": 0, "held": 2, "voicing": 1}
+    lagging = [(0.0, "C:maj"), (6.8, "G:maj")]
+    assert wrong_note_causes(ref, [(6.6, 64)], lagging, beat_s=0.5, duration=18.0)["lag"] == 1
 
 
 def test_out_of_key_time_counts_only_chords_the_player_is_not_playing() -> None:

@@ -13,7 +13,9 @@ pieces and, for every reference chord change, measures when each stage first nam
 - ``played``: the chord struck, at its grid time (the report's ``chords``: what is scored).
 
 Lags are seconds after the reference change (a stage that never names the chord before the next
-change counts as missed). Dev pieces only: this is a tuning tool, never run it on the held-out set.
+change counts as missed). ``--causes`` also runs the judge's scoring run (``systems.run_box``) and
+sorts the chord voice's wrong notes (counted as ``tone_chord`` counts them) by cause, see
+:func:`wrong_note_causes`. Dev pieces only: this is a tuning tool, never run it on the held-out set.
 """
 
 from __future__ import annotations
@@ -82,6 +84,49 @@ def out_of_key_unheard_s(ref: Sequence[tuple[float, float, str]], timeline: Sequ
             if hi > lo and not same_chord(heard, label):
                 total += hi - lo
     return total
+
+
+CAUSES = ("flicker", "early", "lag", "held", "voicing")
+
+
+def wrong_note_causes(ref: Sequence[tuple[float, float, str]], notes: Sequence[tuple[float, int]],
+                      played: Sequence[tuple[float, str]], beat_s: float, duration: float) -> dict[str, int]:
+    """The chord voice's wrong notes (note-ons ``(t, pitch)`` counted by ``metrics.chord_tone_counts``
+    whose pitch class is not in the reference chord) by what the box was playing (``played``,
+    ``[(t, label)]`` changes): ``flicker``, a chord it held less than half a beat (``beat_s``);
+    ``lag``, the chord before the player's change, not changed yet; ``early``, the player's next
+    chord, struck before the player; ``held``, another chord held longer (a model or key error);
+    ``voicing``, the right chord (majmin) with a tone outside the reference (a seventh)."""
+    from tools.evaluate import metrics
+
+    starts = np.array([a for a, _, _ in ref], float)
+    times = [t for t, _ in played]
+    out = {c: 0 for c in CAUSES}
+    for t, pitch in notes:
+        if t < metrics.WARM_UP_S:
+            continue
+        i = int(np.searchsorted(starts, t, side="right")) - 1
+        if i < 0 or t >= ref[i][1] or t - starts[i] < metrics.GRACE_S:
+            continue
+        pcs = metrics.label_pcs(ref[i][2])
+        if not pcs or (i + 1 < len(starts) and starts[i + 1] - t <= metrics.ON_BEAT_S) or pitch % 12 in pcs:
+            continue
+        j = int(np.searchsorted(times, t + 0.005, side="right")) - 1  # the report stamps a strike a hair late
+        if j < 0:
+            continue
+        begin, label = played[j]
+        end = played[j + 1][0] if j + 1 < len(played) else duration
+        if same_chord(label, ref[i][2]):
+            out["voicing"] += 1
+        elif end - begin < beat_s / 2:
+            out["flicker"] += 1
+        elif i > 0 and same_chord(label, ref[i - 1][2]) and begin < starts[i]:
+            out["lag"] += 1
+        elif i + 1 < len(ref) and same_chord(label, ref[i + 1][2]):
+            out["early"] += 1
+        else:
+            out["held"] += 1
+    return out
 
 
 @dataclass
@@ -172,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.evaluate.chord_lag", description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=len(DEV_SEEDS), help="how many dev pieces (default all)")
     p.add_argument("--rate", choices=("hop", "step", "beat", "bar"), help="models.harmony.rate (default: the judge's)")
+    p.add_argument("--causes", action="store_true", help="also sort the chord voice's wrong notes by cause")
     args = p.parse_args(argv)
     cache, config = Cache(), judge_config()
     if args.rate:
@@ -181,9 +227,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = parse_config(f"{JUDGE_CONFIG}\nmodels: {{harmony: {{rate: {args.rate}}}}}")
     pooled: dict[str, list[float | None]] = {s: [] for s in STAGES}
     unheard = 0.0
+    causes = {c: 0 for c in CAUSES}
     for seed in DEV_SEEDS[: args.seeds]:
         piece = make_piece(seed)
-        trace = trace_box(render_piece(piece, cache), config)
+        wav = render_piece(piece, cache)
+        trace = trace_box(wav, config)
+        if args.causes:
+            from tools.evaluate.systems import run_box
+
+            perf, _ = run_box(wav, config)
+            beat_s = float(np.median(np.diff(piece.beats)))
+            for cause, n in wrong_note_causes(piece.chords, perf.notes["chord"], perf.chords or [], beat_s,
+                                              piece.duration).items():
+                causes[cause] += n
         out_s = out_of_key_unheard_s(piece.chords, trace.stages["played"], piece.tonic, piece.major, piece.duration)
         unheard += out_s
         row = [f"out-of-key unheard {out_s:.2f} s"]
@@ -198,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         s = summarise(pooled[stage])
         print(f"{stage:11s} {s['changes']:7d} {s['missed']:6d} {s['median_s']!s:>8} {s['p75_s']!s:>5} {s['within_beat']!s:>6}")
     print(f"played: an out-of-key chord the player did not play, {unheard:.1f} s in all")
+    if args.causes:
+        print("chord voice's wrong notes by cause: " + ", ".join(f"{c} {n}" for c, n in causes.items()))
     return 0
 
 

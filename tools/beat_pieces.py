@@ -238,7 +238,7 @@ def written_piece(piece: Piece, seconds: float) -> written.Piece:
                 w.note(1, chord[int(rng.integers(0, 3))] + 24, 78 + jitter(), b0 + pos, dur * 0.9)
                 pos += dur
     return written.Piece(
-        name=piece.name, style=piece.style, texture=piece.style, tempo_path=piece.curve, tonic=piece.key, major=True,
+        name=piece.name, style=piece.style, texture=piece.style, tempo_path=piece.curve, tonic=piece.key, major=True, loop_pass=None,
         beats=tuple(float(t) for t in beats[: 4 * n_bars]), downbeats=tuple(float(t) for t in beats[: 4 * n_bars : 4]),
         chords=tuple(chords), notes=tuple(w.notes), programs=w.programs, duration=seconds,
     )

@@ -577,14 +577,13 @@ class Generator:
         self._closed = True
 
     # --- planning: voices ---------------------------------------------------------------------
-    def _decide_chord(self, harmony: np.ndarray, step_index: int, step_s: float, *,
-                      hold_through_no_chord: bool = False) -> bool:
-        """Update the decoder with ``harmony``, choose the chord heard and the one to play (the
-        progression memory's prediction, see :meth:`_anticipate`, or the heard one); True when the
-        chord played changed. ``hold_through_no_chord``: a decision for N.C. keeps the chord heard
-        (see :meth:`hear_chord`). ``step_index`` < 0: not on a step (a reactive hop): recognition only."""
-        heard = self._hear(harmony, hold_through_no_chord=hold_through_no_chord)
-        if self._progression is not None and step_index >= 0:
+    def _decide_chord(self, harmony: np.ndarray, step_index: int, step_s: float) -> bool:
+        """A step generator's chord (``models.harmony.rate: step``; a reactive one hears in
+        :meth:`hear_chord`): update the decoder with ``harmony``, choose the chord heard and the one
+        to play (the progression memory's prediction, see :meth:`_anticipate`, or the heard one);
+        True when the chord played changed."""
+        heard = self._hear(harmony, hold_through_no_chord=False)
+        if self._progression is not None:
             return self._play(self._anticipate(step_index, step_s, heard))
         return self._play(heard)
 

@@ -336,8 +336,7 @@ def _build(
         own_virtual = virtual and route.primary
         if midi_api == "jack":  # our own JACK port per synth, written at each event's frame
             suffix = "" if route.primary else f"-{route.label}"
-            takes_thru = thru_want is not None and (
-                (route.primary and not thru_want) or route.want.casefold() == thru_want.casefold())
+            takes_thru = thru_want is not None and route.is_for(thru_want)
             return JackMidiOutput(port=route.want, virtual=own_virtual, client_name=f"{CLIENT_NAME}-midi{suffix}",
                                   key=route.key, thru=thru_proc if takes_thru else None,
                                   thru_port=config.midi.thru_port if takes_thru else "")

@@ -58,13 +58,18 @@ class Route:
         """Who plays here, for log lines: "bass", "melody+chord", "clock", "thru"."""
         return "+".join(self.voices) if self.voices else "clock" if self.clock else "thru"
 
+    def is_for(self, want: str) -> bool:
+        """Is this the destination a config's port text ``want`` names ("" = midi.port's)?"""
+        return (self.primary and not want) or self.want.casefold() == want.casefold()
+
 
 def voice_lanes(config: Any) -> dict[str, int]:
     """Each voice's lane (0..15): the channel the generator writes it on. Its own wire channel,
     unless a voice before it on another port has that lane already: then the lowest channel no
     voice plays on (the router moves it back to the wire channel for that voice's synth)."""
     gen = config.generator
-    ports = {name: getattr(gen, name).port.strip().casefold() for name in VOICES}
+    # a voice's port text, "" meaning midi.port's: a voice naming midi.port outright shares its synth
+    ports = {name: (getattr(gen, name).port.strip() or config.midi.port).casefold() for name in VOICES}
     wires = {name: mm.wire_channel(int(getattr(gen, name).channel)) for name in VOICES}
     lanes: dict[str, int] = {}
     owner: dict[int, str] = {}  # lane -> the port it goes to
@@ -265,7 +270,7 @@ class MidiRouter:
     def sink_for_port(self, want: str) -> ScheduledSink:
         """The destination sink whose configured port text is ``want`` ("" = midi.port's)."""
         for route, sink in zip(self._routes, self._sinks):
-            if (route.primary and not want) or route.want.casefold() == want.casefold():
+            if route.is_for(want):
                 return sink
         raise ValueError(f"no MIDI destination is configured for port {want!r}")
 

@@ -13,7 +13,9 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +55,43 @@ class Jackd:
             self.proc.wait(timeout=10)
 
 
+def _bounded(call: Callable[[], Any], seconds: float) -> tuple[bool, Any]:
+    """``call()`` on a thread of its own, waited for at most ``seconds``: (finished, its result).
+    libjack can block for good on a futex of a server that died (seen once in CI: the suite waited
+    26 min); a test client's call that never returns must fail the test, not hang the run."""
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(call())
+        except Exception as exc:  # handed back to the caller's thread
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True, name="jack-test-call")
+    thread.start()
+    thread.join(seconds)
+    if not out:
+        return False, None
+    if isinstance(out[0], Exception):
+        raise out[0]
+    return True, out[0]
+
+
 def _drop(client: Any) -> None:
-    """Close a test client whose server may be dead (it must still be freed)."""
+    """Close a test client whose server may be dead (it must still be freed; one whose close
+    blocks on the dead server is left to its thread)."""
     try:
-        client.close()
+        _bounded(client.close, 10.0)
     except Exception:
         pass
+
+
+def _clients() -> tuple[Player, Synth]:
+    """The test's player and synth on the server just started (a clear failure if libjack blocks)."""
+    done, clients = _bounded(lambda: (Player(), Synth()), 30.0)
+    if not done:
+        pytest.fail("making the test's JACK clients blocked for 30 s (libjack, not the box)")
+    return clients
 
 
 def test_the_box_comes_back_after_jackd_is_killed_and_restarted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -76,7 +109,7 @@ def test_the_box_comes_back_after_jackd_is_killed_and_restarted(tmp_path: Path, 
     }), encoding="utf-8")
     server = Jackd(tmp_path / "jackd.log")
     server.start()
-    player, synth = Player(), Synth()
+    player, synth = _clients()
     audio = np.tile(demo_samples(RATE, 8.0), 3)
     player.play(audio)
     box = Box(config)
@@ -91,7 +124,7 @@ def test_the_box_comes_back_after_jackd_is_killed_and_restarted(tmp_path: Path, 
             time.sleep(0.3)
             server.start()
             started = time.monotonic()
-            player, synth = Player(), Synth()
+            player, synth = _clients()
             player.play(audio)
             assert wait_until(lambda: any(mm.is_note_on(m) for _, m in synth.framed()) or box.proc.poll() is not None,
                               30), (restart, box.lines[-10:])

@@ -87,6 +87,20 @@ def test_two_synths_that_both_listen_on_channel_1_each_get_their_voice_on_it() -
     assert mm.note_off(0, 36) in bass.messages()  # its close released the bass note on the wire channel
 
 
+def test_a_voice_naming_midi_port_outright_is_on_the_same_synth_as_one_that_leaves_it_empty() -> None:
+    """Two voices on channel 1 of one synth, one saying ``port: ""`` and one naming midi.port: one
+    destination, one lane, as when both leave the port empty (no spare channel is taken)."""
+    text = 'midi: {port: "Poly Synth"}\ngenerator:\n  melody: {channel: 1}\n  bass: {channel: 1, port: "poly synth"}\n'
+    config = parse_config(text)
+    (route,) = plan_routes(config)
+    assert route.voices == ["melody", "chord", "bass"]
+    assert voice_lanes(config) == voice_lanes(parse_config(text.replace('port: "poly synth"', 'port: ""')))
+    assert voice_lanes(config)["bass"] == 0
+    assert route.is_for("") and route.is_for("POLY SYNTH") and not route.is_for("bass synth")
+    other = plan_routes(parse_config(TWO_SYNTHS))[1]
+    assert other.is_for("Bass Synth") and not other.is_for("")
+
+
 class Rig:
     """A router over fake outputs, one per destination of ``config_text``, as the box builds it."""
 

@@ -16,7 +16,7 @@ from tools.evaluate.recordings import BEATS_AGREE, PACKAGE, annotated, excerpt
 
 def test_real_dev_is_annotated_and_apart_from_the_evaluation_recordings() -> None:
     dev = annotated(dev=True)
-    assert 6 <= len(dev) <= 10
+    assert 6 <= len(dev) <= 30  # 30 of the 38 whose beat trackers agree: one recording must not decide a tuning step
     packages = {rec.package for rec, _, _ in dev}
     assert PACKAGE not in packages and len(packages) >= 3  # other music than the evaluation's, varied
     held = {ref.name for _, ref, _ in annotated()}

@@ -4,7 +4,9 @@ programs before the first note, and the box never crashes (the earlier attempt s
 
 The server has a fixed name of its own: a jackd killed with clients attached leaves its entry in
 JACK's 8-server registry, and reusing one name reuses that entry. The test's own player and synth
-clients die with each server and are made again, closed one at a time from this thread only.
+clients are closed while the server still runs, just before each kill, and made again after: a
+test client left attached to a killed server once held the GIL in a libjack thread and froze the
+whole suite (the box's clients are the ones the kill is for).
 """
 
 from __future__ import annotations
@@ -118,9 +120,9 @@ def test_the_box_comes_back_after_jackd_is_killed_and_restarted(tmp_path: Path, 
         assert wait_until(lambda: box.has("listening") or box.proc.poll() is not None, 60), box.lines
         assert wait_until(lambda: any(mm.is_note_on(m) for _, m in synth.framed()), 20), box.lines
         for restart in range(RESTARTS):
-            server.kill()
-            _drop(player)
+            _drop(player)  # the test's own clients leave first; the box's stay attached
             _drop(synth)
+            server.kill()
             time.sleep(0.3)
             server.start()
             started = time.monotonic()

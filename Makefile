@@ -17,7 +17,7 @@ TEST_DEBS    := fluidsynth fluid-soundfont-gm jackd2 libjack-jackd2-0 tmux syste
 # The evaluation's real recordings (tools/evaluate/recordings.py): Warzone 2100's soundtracks.
 TEST_DEBS    += warzone2100-music
 # The beat tracker's real-music tuning set (tools/evaluate --groups real-dev): other games' music, not in the suite.
-EVAL_DEBS    := hyperrogue-music singularity-music asc-music nexuiz-music
+EVAL_DEBS    := hyperrogue-music singularity-music asc-music nexuiz-music wesnoth-1.16-music
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # installed = "install ok installed" (dpkg -s also succeeds for removed packages that left config files)

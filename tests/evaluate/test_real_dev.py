@@ -11,14 +11,15 @@ import pytest
 
 from tools.evaluate import metrics
 from tools.evaluate.cache import Cache
-from tools.evaluate.recordings import BEATS_AGREE, PACKAGE, annotated, excerpt
+from tools.evaluate.recordings import BEATS_AGREE, PACKAGE, Recording, TooShort, annotated, excerpt
 
 
 def test_real_dev_is_annotated_and_apart_from_the_evaluation_recordings() -> None:
     dev = annotated(dev=True)
-    assert 6 <= len(dev) <= 30  # 30 of the 38 whose beat trackers agree: one recording must not decide a tuning step
+    assert 30 <= len(dev) <= 80  # every excerpt whose beat trackers agree: one recording must not decide a tuning step
     packages = {rec.package for rec, _, _ in dev}
     assert PACKAGE not in packages and len(packages) >= 3  # other music than the evaluation's, varied
+    assert "wesnoth-1.16-music" in packages  # orchestral, as the evaluation's recordings are
     held = {ref.name for _, ref, _ in annotated()}
     assert held.isdisjoint(ref.name for _, ref, _ in dev)
     for _, ref, ann in dev:
@@ -38,3 +39,17 @@ def test_real_dev_excerpts_decode_when_their_packages_are_installed(tmp_path) ->
     assert x.size / rate == pytest.approx(ref.duration, abs=0.1)
     assert np.sqrt(np.mean(x**2)) > 0.01
     assert metrics.beat_f(ref.beats, ref.beats) == 1.0
+
+
+def test_a_recording_that_ends_before_its_excerpt_is_refused_even_when_an_excerpt_was_cached(tmp_path) -> None:
+    """A 48 s track cut from 45 s gave a 3 s excerpt that was annotated and kept (nexuiz-thunder)."""
+    import soundfile as sf
+
+    path = tmp_path / "short.wav"
+    sf.write(str(path), np.zeros(22050 * 48, dtype=np.float32), 22050)
+    rec = Recording("short", path, 45.0, "test")
+    with pytest.raises(TooShort, match="48 s, too short"):
+        excerpt(rec, Cache(tmp_path / "cache"))
+    whole = Recording("whole", path, 10.0, "test")
+    x, _ = sf.read(str(excerpt(whole, Cache(tmp_path / "cache"))))
+    assert x.size == 30 * 22050

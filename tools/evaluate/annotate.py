@@ -36,8 +36,8 @@ import numpy as np
 
 from kelly_edge.fileio import write_atomic
 from tools.evaluate.cache import Cache
-from tools.evaluate.recordings import (BEATS_AGREE, EXCERPT_S, Recording, annotation_path, candidates, dev_candidates,
-                                       excerpt)
+from tools.evaluate.recordings import (BEATS_AGREE, EXCERPT_S, Recording, TooShort, annotation_path, candidates,
+                                       dev_candidates, excerpt)
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         except FileNotFoundError as err:
             print(err, file=sys.stderr)
             return 2
+        except TooShort as err:
+            log.info("skipped %s", err)
+            continue
         log.info("%-28s key %-10s agreed %-5s %6.1f BPM beats-agree %.2f chords-agree %.2f", rec.name, ann["key"],
                  ann["key_agreed"], ann["bpm"], ann["beats_agreement"], ann["chords_agreement"])
         results.append(ann)

@@ -40,6 +40,7 @@ DEV_SOURCES = (  # (package, glob of its music files, offset s): real-dev's cand
     ("singularity-music", "/usr/share/games/singularity/music/*.ogg", 45.0),
     ("asc-music", "/usr/share/games/asc/music/*.mp3", 45.0),
     ("nexuiz-music", "/usr/share/games/nexuiz/data/music.pk3", 45.0),  # a zip of Ogg files
+    ("wesnoth-1.16-music", "/usr/share/games/wesnoth/1.16/data/core/music/*.ogg", 45.0),  # orchestral, as the evaluation's
 )
 
 
@@ -97,13 +98,16 @@ def excerpt(rec: Recording, cache: Cache, *, sample_rate: int = SAMPLE_RATE) -> 
 
     if not rec.path.is_file():
         raise FileNotFoundError(f"{rec.path}: not found; {missing_hint(rec.package)}")
+    import io
+
     data = _source_bytes(rec)
+    with sf.SoundFile(io.BytesIO(data)) as f:  # (checked before the cache: an excerpt cut short once stays out)
+        if f.frames < (rec.offset + EXCERPT_S) * f.samplerate:
+            raise TooShort(f"{rec.name}: {f.frames / f.samplerate:.0f} s, too short for a {EXCERPT_S:g} s excerpt from {rec.offset:g} s")
     key = digest(data, f"{rec.offset}:{EXCERPT_S}:{sample_rate}")
     out = cache.path("excerpts", key, ".wav")
     if out.is_file():
         return out
-    import io
-
     with sf.SoundFile(io.BytesIO(data)) as f:
         f.seek(int(rec.offset * f.samplerate))
         x = f.read(int(EXCERPT_S * f.samplerate), dtype="float32", always_2d=True).mean(axis=1)
@@ -114,6 +118,10 @@ def excerpt(rec: Recording, cache: Cache, *, sample_rate: int = SAMPLE_RATE) -> 
     sf.write(str(tmp), y, sample_rate, subtype="PCM_16")
     tmp.replace(out)
     return out
+
+
+class TooShort(ValueError):
+    """A recording that ends before its excerpt would (a candidate to skip, not an error)."""
 
 
 def annotation_path(name: str, *, dev: bool = False) -> Path:

@@ -101,14 +101,13 @@ def excerpt(rec: Recording, cache: Cache, *, sample_rate: int = SAMPLE_RATE) -> 
     import io
 
     data = _source_bytes(rec)
-    with sf.SoundFile(io.BytesIO(data)) as f:  # (checked before the cache: an excerpt cut short once stays out)
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        # checked before the cache: an excerpt cut short once stays out
         if f.frames < (rec.offset + EXCERPT_S) * f.samplerate:
             raise TooShort(f"{rec.name}: {f.frames / f.samplerate:.0f} s, too short for a {EXCERPT_S:g} s excerpt from {rec.offset:g} s")
-    key = digest(data, f"{rec.offset}:{EXCERPT_S}:{sample_rate}")
-    out = cache.path("excerpts", key, ".wav")
-    if out.is_file():
-        return out
-    with sf.SoundFile(io.BytesIO(data)) as f:
+        out = cache.path("excerpts", digest(data, f"{rec.offset}:{EXCERPT_S}:{sample_rate}"), ".wav")
+        if out.is_file():
+            return out
         f.seek(int(rec.offset * f.samplerate))
         x = f.read(int(EXCERPT_S * f.samplerate), dtype="float32", always_2d=True).mean(axis=1)
         rate = f.samplerate

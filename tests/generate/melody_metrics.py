@@ -39,6 +39,7 @@ class MelodyMetrics:
     phrases: int
     range_share: float
     notes_per_s: float
+    strong_notes: int = 0  # the melody note-ons on a beat that strong_chord_tone_share is over
 
 
 def read_midi_events(path: str | Path) -> list[tuple[float, bytes]]:
@@ -125,6 +126,7 @@ def melody_metrics(
         phrases=phrases,
         range_share=(max(pitches) - min(pitches)) / max(1, high - low),
         notes_per_s=len(mel) / span_s,
+        strong_notes=strong,
     )
 
 

@@ -80,6 +80,7 @@ class _Features:
 
 def trace(feats: dict[str, np.ndarray], bpm: float = 100.0) -> Trace:
     """Replay the beat path over cached features, the way :meth:`Engine.process_hop` runs it."""
+    from kelly_edge.config.schema import default_config
     from kelly_edge.engine.clock import TempoGrid
     from kelly_edge.engine.playlog import PlayLog
     from kelly_edge.tempo.source import PlayerSource
@@ -103,13 +104,18 @@ def trace(feats: dict[str, np.ndarray], bpm: float = 100.0) -> Trace:
     tracker_tempo: list[tuple[float, float]] = []
     tracker_beats: list[float] = []
     base_tempo: list[tuple[float, float]] = []
+    tail_s = default_config().audio.silence_tail_s
+    heard, silent_for = False, 0.0
     for n in range(feats["flux"].size):
         t = (n + 1) * hop_s
         ctx.onset_strength = float(feats["flux"][n])
         ctx.mel[...] = feats["mel"][n]
         ctx.silent = bool(feats["silent"][n])
+        heard = heard or not ctx.silent  # the engine's gate: open once heard, shut after the tail
+        silent_for = silent_for + hop_s if ctx.silent else 0.0
+        playing = heard and silent_for < tail_s
         while grid.time_of(next_step) < t + grid.step_s:
-            log.step(next_step, grid.time_of(next_step), source.tracked_bpm or grid.bpm, 0, True)
+            log.step(next_step, grid.time_of(next_step), source.tracked_bpm or grid.bpm, 0, playing)
             next_step += 1
         new = source.poll(t, ctx, grid)
         if new is not None and abs(new - grid.bpm) > 1e-6:

@@ -47,9 +47,14 @@ class PlayLog:
 
     def step(self, step_index: int, t: float, bpm: float, chord: int, playing: bool) -> None:
         """Record planned step ``step_index`` (absolute 16th) at grid time ``t``: a beat on every
-        4th step, a downbeat on every 16th; ``chord`` (a chord class) is what the box plays from
-        here, N.C. while it is not ``playing`` (the gate is closed)."""
-        if step_index % STEPS_PER_BEAT == 0:
+        4th step, a downbeat on every 16th, while ``playing``; ``chord`` (a chord class) is what
+        the box plays from here, N.C. while it is not ``playing`` (the gate is closed).
+
+        The grid runs on through the silence before the player is heard and after the gate
+        closed, but no beat of the box sounds there: the report's beats are the ones a listener
+        could hear (before, a rendered piece's silent ending put ~6 beats the box never played
+        into its beat F-measure)."""
+        if playing and step_index % STEPS_PER_BEAT == 0:
             self._append(self.beats, t)
             if step_index % spec.N_STEPS == 0:
                 self._append(self.downbeats, t)

@@ -22,7 +22,7 @@ def test_beats_downbeats_chord_changes_and_tempo_changes_are_recorded() -> None:
         chord = AM if k < 8 else G7
         log.step(k, k * 0.125, bpm, chord, playing=k < 28)
     f = log.report_fields()
-    assert f["beats"] == [k * 0.125 for k in range(0, 32, 4)]
+    assert f["beats"] == [k * 0.125 for k in range(0, 28, 4)]  # none once the box is silent
     assert f["downbeats"] == [0.0, 2.0]
     assert f["chords"] == [{"t": 0.0, "chord": "Am"}, {"t": 1.0, "chord": "G7"}, {"t": 3.5, "chord": "N.C."}]
     assert f["tempo"] == [{"t": 0.0, "bpm": 120.0}, {"t": 2.5, "bpm": 90.0}]
@@ -65,3 +65,20 @@ def test_a_run_report_carries_the_box_beats_and_chords_on_its_grid() -> None:
     assert times == sorted(times) and np.allclose(hops, np.round(hops), atol=0.02)  # times rounded to 0.1 ms
     steps = np.asarray(times[1:]) / 0.125
     assert not np.allclose(steps, np.round(steps), atol=1e-3)
+
+
+def test_the_report_has_no_beats_where_the_box_is_silent() -> None:
+    """Beats are the ones the box plays: none before the player is first heard, none once the
+    gate has shut after the player stopped, though the grid runs on through both."""
+    x, sr = demo_audio(6.0)
+    lead, stop = 2.0, 6.0
+    audio = np.concatenate([np.zeros(int(lead * sr), np.float32), x, np.zeros(int(6.0 * sr), np.float32)])
+    config = parse_config("tempo: {bpm: 120, source: config}\naudio: {silence_tail_s: 1.5}")
+    engine = Engine(config, RecordingSink(), sample_rate=sr, models=fallbacks())
+    run(engine, audio)
+    beats = np.array(build_report(engine, source={}, wall_s=1.0)["beats"])
+    assert beats.size > 0 and np.allclose(np.diff(beats), 0.5, atol=1e-3)  # a steady 120 BPM while playing
+    assert beats[0] >= lead - 0.5  # nothing before the first sound (the grid's beats from 0 were not played)
+    end = lead + stop
+    assert end <= beats[-1] + 0.5 <= end + 1.5 + 0.5 + 0.1  # the last beat within the tail, then silence
+    assert engine.time_s > beats[-1] + 4.0  # the run went on for seconds after it

@@ -37,14 +37,18 @@ def clicks(beats: np.ndarray, seconds: float, *, accent_every: int = 4) -> np.nd
     return x
 
 
-def run(x: np.ndarray, config: Any = None) -> tuple[Engine, list[int]]:
-    """The engine over ``x``; also every step index it planned, in order."""
+def run(x: np.ndarray, config: Any = None, grid_beats: list[float] | None = None) -> tuple[Engine, list[int]]:
+    """The engine over ``x``; also every step index it planned, in order (and, into
+    ``grid_beats``, the grid time of every beat step planned, played or not: the report's beats
+    are only the ones the box played)."""
     engine = Engine(config if config is not None else default_config(), RecordingSink(), sample_rate=SR)
     planned: list[int] = []
     plan = engine.generator.plan_step
 
     def record(**kw: Any) -> None:
         planned.append(kw["step_index"])
+        if grid_beats is not None and kw["step_index"] % 4 == 0:
+            grid_beats.append(kw["t_step"])
         plan(**kw)
 
     engine.generator.plan_step = record  # type: ignore[method-assign]
@@ -101,9 +105,12 @@ def test_through_a_silent_break_the_grid_keeps_its_tempo_and_phase() -> None:
     period = 60.0 / 112.0
     ref = 0.5 + np.arange(0, 64) * period
     playing = ref[(ref < 10.0) | (ref > 15.0)]  # 5 s of silence, the pulse going on
-    engine, planned = run(clicks(playing, 24.0))
+    grid: list[float] = []
+    engine, planned = run(clicks(playing, 24.0), grid_beats=grid)
     assert planned == list(range(len(planned)))
-    beats = engine.played.beat_times()
+    beats = np.array(grid)  # the box is silent for most of the break, its grid is not
+    played = engine.played.beat_times()
+    assert not np.any((played > 10.0 + 2.5) & (played < 15.0))  # the gate shut 2 s into the silence
     inside = beats[(beats > 10.5) & (beats < 15.0)]
     assert np.all(np.abs(np.diff(inside) / period - 1.0) < 0.02)  # steady through the break
     silent = ref[(ref > 10.5) & (ref < 15.0)]
@@ -117,3 +124,4 @@ def test_the_config_source_keeps_the_config_tempo() -> None:
     engine, _ = run(clicks(ref, 12.0), parse_config("tempo: {source: config, bpm: 100}"))
     assert engine.grid.bpm == 100.0 and engine.tempo_changes == 0
     assert np.allclose(np.diff(engine.played.beat_times()), 0.6)
+

@@ -94,6 +94,7 @@ RESUME_TEMPO = 0.75  # ... and the tempo this share of the periodicity window
 STEADY_UPDATES = 3  # predictions start once the tempo held (within NEW_PHASE) this many updates
 NEW_PHASE = math.log(1.08)  # a tempo change larger than this looks for the beat afresh
 OCTAVE_JUMP = math.log(1.3)  # a tempo change larger than this re-learns the bar
+REPREDICT_BEATS = 0.7  # beats: a prediction nearer the last one re-places it (see _predict)
 MIN_ONSET = 0.3  # a hop's flux above this (dB per band) counts as "something played"
 
 
@@ -212,6 +213,10 @@ class BeatTracker:
         self._last_beat = -1  # hop of the last beat (the tracker's own count), -1 none yet
         self._predicted = -1  # hop of the predicted next beat
         self._beat_index = -1
+        # beats elapsed, advanced every hop at the tempo of that hop: the beats between two
+        # predictions are counted on it, not on the newest period (see _predict)
+        self._clock = 0.0
+        self._predicted_clock = 0.0  # the clock at the predicted next beat
         self._first_onset = -1  # hop of the first onset heard: most music starts on a bar line
         self._slots = np.zeros(BAR_BEATS)
         self._slot_seen = np.zeros(BAR_BEATS, dtype=np.int64)
@@ -370,6 +375,7 @@ class BeatTracker:
             self._active_from = self._hops
         n = self._hops
         self._hops += 1
+        self._clock += 1.0 / self._period
 
         if not (self.known and self.active and self._steady >= STEADY_UPDATES):
             return False
@@ -459,12 +465,18 @@ class BeatTracker:
         np.exp(expect, out=expect)
         future *= expect
         j = int(np.argmax(future))
-        previous = self._predicted
+        previous, previous_clock = self._predicted, self._predicted_clock
         self.next_beat_hops = j + 1
         self._predicted = n + j + 1
-        # count the beats a break skipped too, so the bar slots stay in step
-        skipped = round((self._predicted - previous) / period) if previous >= 0 else 1
-        self._beat_index += max(1, skipped)
+        self._predicted_clock = self._clock + (j + 1) / period
+        # count the beats a break skipped too, so the bar slots stay in step: on the beat clock,
+        # which ran at the old tempo before a change and the new one after (the hops between
+        # the predictions over the new period alone miscounted a change's gap by a beat, and the
+        # grid, seeking the bar line, slipped a beat: the bar lost on every dev tempo jump)
+        elapsed = self._predicted_clock - previous_clock if previous >= 0 else 1.0
+        # a beat predicted under REPREDICT_BEATS after the last one is that beat again, come late
+        # (the player slowed: the old tempo's beat passed without an onset): not a new beat
+        self._beat_index += 0 if elapsed < REPREDICT_BEATS else max(1, round(elapsed))
         self.next_beat_index = self._beat_index
         if not self._slot_from_accents and self._first_onset >= 0 and self._beat_index < FIRST_ONSET_BEATS:
             # until the accents tell: the bar starts on the beat of the first onset (counted

@@ -34,7 +34,7 @@ def oracle(piece=PIECE) -> Performance:
              "chord": [(on, p) for on, _, ch, p, _ in piece.notes if ch == 0],
              "bass": [(on, p) for on, _, ch, p, _ in piece.notes if ch == 1]}
     tempo = [(float(t), 60.0 / float(d)) for t, d in zip(beats[:-1], np.diff(beats))]
-    return Performance(notes=notes, beats=beats, tempo=tempo, key=piece.key,
+    return Performance(notes=notes, beats=beats, downbeats=np.array(piece.downbeats), tempo=tempo, key=piece.key,
                        chords=[(s, lab) for s, _, lab in piece.chords])
 
 
@@ -42,6 +42,7 @@ def test_an_oracle_scores_full_marks_and_random_notes_do_not() -> None:
     ref = reference_of(PIECE)
     best = metrics.score(ref, oracle())
     assert best["beat_f"] == pytest.approx(1.0) and best["tempo_ok"] == 1.0 and best["key"] == 1.0
+    assert best["downbeat_f"] == pytest.approx(1.0)
     assert best["chords_majmin"] == pytest.approx(1.0)
     for voice in ("chord", "bass"):
         hits, total = best[f"tone_{voice}"]
@@ -52,6 +53,15 @@ def test_an_oracle_scores_full_marks_and_random_notes_do_not() -> None:
     hits, total = floor["tone_all"]
     assert 0.2 < hits / total < 0.7  # scale tones: some are chord tones, most are not
     assert floor["chords_majmin"] < 0.5 and floor["beat_f"] < 0.6
+
+
+def test_bar_lines_a_beat_off_score_no_downbeats_though_every_beat_lands() -> None:
+    ref = reference_of(PIECE)
+    perf = oracle()
+    beats = np.array(PIECE.beats)
+    perf.downbeats = beats[1::4]  # the bar starting on beat 2
+    s = metrics.score(ref, perf)
+    assert s["beat_f"] == pytest.approx(1.0) and s["downbeat_f"] == 0.0
 
 
 def test_a_double_tempo_and_a_late_chord_are_misses() -> None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 THRESHOLDS: dict[str, dict[str, float]] = {
     "rendered-dev": {
-        "beat_f": 0.68,  # 0.12 -> 0.52 -> 0.65 -> 0.73 (the tracker's newest-2-s periodicity and first beat)
+        "beat_f": 0.75,  # 0.12 -> 0.52 -> 0.65 -> 0.73 (the tracker's newest-2-s periodicity and first beat) -> 0.82 (a prediction applied at once, no beats reported while silent)
+        "downbeat_f": 0.8,  # (scored since 1a445be) 0.88
         "tempo_ok": 0.45,  # 0.00 -> 0.00 -> 0.50
         "key": 0.9,  # 1.00 -> 1.00 -> 1.00
         "chords_majmin": 0.85,  # 0.24 -> 0.80 -> 0.90

@@ -4,6 +4,8 @@ Every score ignores the first :data:`WARM_UP_S` seconds (the box has to hear som
 can follow), except the key, which is one label per piece.
 
 - ``beat_f``: mir_eval's beat F-measure (70 ms window) of the box's beats against the reference.
+- ``downbeat_f``: the same F-measure of the box's bar lines against the reference's (where it
+  knows them: the rendered pieces); a grid on the beats but a beat off the bar scores 0.
 - ``tempo_ok``: share of reference beats at which the box's tempo is within :data:`TEMPO_TOL` of
   the local reference tempo (60 / median of the 4 beat intervals around the beat); a double or half
   tempo is a miss. A piece counts as "tempo right" when this is at least :data:`TEMPO_PIECE_SHARE`.
@@ -45,6 +47,7 @@ class Reference:
     name: str
     duration: float
     beats: np.ndarray | None = None
+    downbeats: np.ndarray | None = None
     key: str | None = None  # mir_eval key, e.g. "E minor"
     chords: Sequence[tuple[float, float, str]] | None = None  # (start, end, mir_eval label)
     loop_pass: Sequence[int] | None = None  # per chord: its pass of a repeated loop (0 first), -1 a departure
@@ -57,6 +60,7 @@ class Performance:
 
     notes: dict[str, list[tuple[float, int]]]
     beats: np.ndarray | None = None
+    downbeats: np.ndarray | None = None
     tempo: list[tuple[float, float]] | None = None
     key: str | None = None
     chords: list[tuple[float, str]] | None = None
@@ -232,6 +236,8 @@ def score(ref: Reference, perf: Performance) -> dict[str, float | tuple[int, int
     out: dict[str, float | tuple[int, int] | None] = {}
     if ref.beats is not None and perf.beats is not None:
         out["beat_f"] = beat_f(ref.beats, perf.beats)
+    if ref.downbeats is not None and perf.downbeats is not None:
+        out["downbeat_f"] = beat_f(ref.downbeats, perf.downbeats)
     if ref.beats is not None and perf.tempo is not None:
         share = tempo_share(ref.beats, perf.tempo)
         out["tempo_share"] = share

@@ -50,6 +50,7 @@ SMALL_RECORDINGS = 2
 RENDER_RATE = 22050
 METRIC_ROWS = (  # (key, title): the table's rows, in order
     ("beat_f", "beat F-measure (after 4 s)"),
+    ("downbeat_f", "downbeat F-measure (after 4 s)"),
     ("tempo_ok", "tempo within 4 % (share of pieces)"),
     ("key", "key, MIREX weighted"),
     ("chords_majmin", "chords, mir_eval majmin"),
@@ -98,7 +99,8 @@ def heldout_seeds() -> list[tuple[int, str]]:
 
 
 def reference_of(piece: Piece) -> Reference:
-    return Reference(name=piece.name, duration=piece.duration, beats=np.array(piece.beats), key=piece.key,
+    return Reference(name=piece.name, duration=piece.duration, beats=np.array(piece.beats),
+                     downbeats=np.array(piece.downbeats), key=piece.key,
                      chords=piece.chords, loop_pass=piece.loop_pass)
 
 

@@ -53,7 +53,7 @@ def run_box(wav: Path, config: Any | None = None) -> tuple[Performance, dict[str
         if n.channel in wire:
             by_voice[wire[n.channel]].append((n.start, n.note))
     perf = Performance(
-        notes=by_voice, beats=np.array(report["beats"], float),
+        notes=by_voice, beats=np.array(report["beats"], float), downbeats=np.array(report["downbeats"], float),
         tempo=[(c["t"], c["bpm"]) for c in report["tempo"]], key=report["key"],
         chords=[(c["t"], BOX_LABELS[c["chord"]]) for c in report["chords"]],
     )
@@ -85,7 +85,7 @@ def random_in_key(ref: Reference, seed: int) -> Performance:
         if i % 4 == 0:
             d = int(rng.integers(7))
             chords.append((float(t), f"{spec.PITCH_NAMES[scale[d]]}:{qualities[d]}"))
-    return Performance(notes=notes, beats=beats, tempo=[(0.0, RANDOM_BPM)], key=None, chords=chords)
+    return Performance(notes=notes, beats=beats, downbeats=beats[::4], tempo=[(0.0, RANDOM_BPM)], key=None, chords=chords)
 
 
 BASIC_PITCH_MODEL = "nmp.tflite"

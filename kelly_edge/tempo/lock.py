@@ -94,9 +94,9 @@ class GridLock:
         self._until = math.inf
         return self.base_bpm if abs(grid.bpm - self.base_bpm) > 1e-9 else None
 
-    def on_prediction(self, t: float, grid: Any, tracker: Any, predicted_at: float | None = None) -> float:
-        """The grid rate (BPM) to run at from ``t`` after the tracker predicted a beat (at
-        ``predicted_at``, default ``t``: its ``next_beat_hops`` count from then)."""
+    def on_prediction(self, t: float, grid: Any, tracker: Any) -> float:
+        """The grid rate (BPM) to run at from ``t``, the hop the tracker predicted a beat on (its
+        ``next_beat_hops`` count from then)."""
         period_s = 60.0 / tracker.bpm
         first = self._tracked is None
         new_tempo = not first and abs(math.log(tracker.bpm / self._tracked)) > NEW_TEMPO
@@ -111,7 +111,7 @@ class GridLock:
         self._last_t = t
         self._predictions += 1
         self._tracked = tracker.bpm
-        beat_t = (t if predicted_at is None else predicted_at) + tracker.next_beat_hops * tracker.hop_s - self.latency_s
+        beat_t = t + tracker.next_beat_hops * tracker.hop_s - self.latency_s
         position = grid.position(beat_t)
         slot = tracker.downbeat_slot
         self._slot_beats = self._slot_beats + 1 if slot == self._slot and slot >= 0 else 0

@@ -10,9 +10,12 @@ madmom's online mode), written here for a 10 ms hop and a small per-hop cost:
   2 s, so a tempo change is heard as soon as it is played); each tempo
   state (1 % apart, :data:`MIN_BPM`..:data:`MAX_BPM`) sums it at 1..4 times its period (a comb
   filter: the true tempo lines up at every multiple, its double does not), weighted by a
-  log-Gaussian prior around the starting guess; a state whose half period is almost as periodic
-  as its period (the off-beats as strong as the beats) is the half-time reading of a faster beat
-  and loses weight. A Viterbi-like step keeps the state path
+  log-Gaussian prior around the starting guess and flat over the tactus range (:data:`TACTUS_LO`..
+  :data:`TACTUS_HI`). Nothing else picks the metrical level: over the rendered dev pieces and
+  real-dev, the comb's ratio between a tempo and its double overlaps whichever of the two the
+  judge counts (a half-period penalty, tried first, punished the true beat for its 8ths), so a
+  piece whose judged tempo is above :data:`TACTUS_HI` is tracked at half of it. A Viterbi-like
+  step keeps the state path
   smooth (a Gaussian in log tempo between updates), which is what resists octave jumps; a small
   floor still lets a sustained new tempo win within a couple of bars.
 - **Phase** from a cumulative score: ``C[n] = (1-α)·s[n] + α·max_v W(v)·C[n-v]`` with ``v``

@@ -11,6 +11,13 @@ that contradicts the prediction drops the lock at once, so a player who leaves t
 followed by recognition again from the next beat; when the beat after it matches the loop again,
 it was a slip (of the player or the recogniser): the lock is back and the slip forgotten.
 
+A departure of a bar or two that returns to the loop is remembered as one. Across it a loop of
+twice the period matches from the return on as long as the loop itself does, and wins (a longer
+period wins ties, for a figure repeated inside a longer loop), so a pass later it would have
+predicted the departure's chords again. It predicts the loop's there instead, once the departure
+is known not to be part of the longer loop: the beat a longer period before it was heard as
+something else.
+
 Matching is tolerant in two ways: beats recognised with low confidence (or as "no chord") neither
 confirm nor contradict, and chords count as the same when they share a root and a third (``C`` and
 ``C7``, ``Am`` and ``Am7``: recognisers confuse the seventh far more often than the triad).
@@ -31,6 +38,10 @@ MIN_CONFIDENCE = 0.4
 """Recognitions below this confidence are treated as not heard (no evidence either way)."""
 LOCK_BEATS = 4
 """Beats (a bar) that must match one period earlier before the memory predicts anything."""
+MAX_AWAY_BEATS = 8
+"""A departure from a locked loop that returns to it within this many beats (two bars) is a
+one-off: its beats are remembered as such (see :meth:`ProgressionMemory._expected`). A longer one
+is new material, learnt like any other."""
 UNKNOWN = -1
 
 _QUALITY = {q: i for i, q in enumerate(spec.CHORD_QUALITIES)}
@@ -78,6 +89,9 @@ class ProgressionMemory:
         self._changes = {p: 0 for p in self._periods}  # chord changes among those beats
         self._period = 0  # the locked period in beats, 0 = none
         self._broken = (0, 0, 0, 0)  # (period, run, changes, beat) of a lock the last heard beat broke
+        self._away_from = [0] * self._size  # per beat: the period of the loop a one-off departure left, 0 none
+        self._away = 0  # the loop the player is away from now (a departure under way), 0 none
+        self._away_start = 0
 
     # --- public API -------------------------------------------------------------------------
     @property
@@ -94,6 +108,8 @@ class ProgressionMemory:
             self._run[p] = self._changes[p] = 0
         self._period = 0
         self._broken = (0, 0, 0, 0)
+        self._away_from[:] = [0] * self._size
+        self._away = 0
 
     def observe(self, beat: int, chord: int, confidence: float) -> None:
         """The chord recognised on ``beat`` with ``confidence`` 0..1 (a beat at or before the last
@@ -102,8 +118,9 @@ class ProgressionMemory:
         if beat <= self._last:
             return
         size = self._size
-        for b in range(max(self._last + 1, beat - size + 1), beat):  # beats skipped: not heard
+        for b in range(max(self._last + 1, beat - size + 1), beat + 1):  # beats skipped: not heard
             self._chords[b % size] = UNKNOWN
+            self._away_from[b % size] = 0
         self._last = beat
         heard = 0 <= chord < spec.N_CHORD_CLASSES and confidence >= self._min_confidence
         c = chord if heard and chord != spec.NO_CHORD else UNKNOWN
@@ -111,6 +128,8 @@ class ProgressionMemory:
         if c == UNKNOWN:
             return
         broken, self._broken = self._broken, (0, 0, 0, 0)
+        if self._away:
+            self._follow_departure(beat, c)
         if self._period:
             expected = self._expected(beat)
             if expected != UNKNOWN and _FAMILY[expected] != _FAMILY[c]:
@@ -119,12 +138,12 @@ class ProgressionMemory:
                 self._broken = (p, self._run[p], self._changes[p], beat)
                 self._period = 0
                 self._run[p] = self._changes[p] = 0
+                self._away, self._away_start = p, beat
+                self._away_from[beat % size] = p
         changed = self._last_heard != UNKNOWN and self._last_heard != _FAMILY[c]
         self._last_heard = _FAMILY[c]
         for p in self._periods:
-            ref = self._chords[(beat - p) % size] if beat >= p else UNKNOWN
-            if ref == UNKNOWN and beat >= 2 * p:  # not heard a pass ago: two passes ago
-                ref = self._chords[(beat - 2 * p) % size]
+            ref = self._reference(beat, p) if beat >= p else UNKNOWN
             if ref == UNKNOWN:
                 continue
             if _FAMILY[ref] == _FAMILY[c]:
@@ -138,6 +157,8 @@ class ProgressionMemory:
             # is forgotten, so the next pass predicts from the pass before
             self._run[p], self._changes[p] = run + 1, changes
             self._chords[at % size] = UNKNOWN
+            self._away_from[at % size] = 0
+            self._away = 0
             self._period = p
         if not self._period:
             self._period = self._best_period()
@@ -155,11 +176,45 @@ class ProgressionMemory:
         return c, min(1.0, 0.6 + 0.4 * self._run[p] / p)
 
     # --- internals --------------------------------------------------------------------------
+    def _follow_departure(self, beat: int, c: int) -> None:
+        """A heard beat while the player is away from the loop of period ``_away``: back on it
+        (the chord the loop has there, a period earlier or two), or one more beat of the
+        departure; one that lasts over :data:`MAX_AWAY_BEATS` was no one-off and is forgotten as
+        a departure."""
+        q, size = self._away, self._size
+        ref = self._chords[(beat - q) % size] if self._away_from[(beat - q) % size] == 0 else UNKNOWN
+        if ref == UNKNOWN and beat - 2 * q > self._last - size:
+            ref = self._chords[(beat - 2 * q) % size]
+        if ref != UNKNOWN and _FAMILY[ref] == _FAMILY[c]:
+            self._away = 0
+            return
+        if beat - self._away_start >= MAX_AWAY_BEATS:
+            for b in range(self._away_start, beat):
+                self._away_from[b % size] = 0
+            self._away = 0
+            return
+        self._away_from[beat % size] = q
+
     def _expected(self, beat: int) -> int:
         """What the locked loop says for ``beat`` (within a period after the last observed beat,
-        or the last one itself): the chord a period earlier, or two when that beat was not heard."""
-        p, size = self._period, self._size
-        c = self._chords[(beat - p) % size]
+        or the last one itself)."""
+        return self._reference(beat, self._period)
+
+    def _reference(self, beat: int, p: int) -> int:
+        """What a loop of period ``p`` says for ``beat`` (at most ``p`` after the last observed
+        beat): the chord a period earlier, or two when that beat was not heard.
+
+        When that beat was a one-off departure from a loop of a period ``q`` that divides ``p``,
+        and the beat a period before it was heard as another chord (so the departure is not part of
+        a loop of period ``p``), the chord is the loop's: the one ``q`` beats before ``beat``."""
+        size = self._size
+        src = beat - p
+        c = self._chords[src % size]
+        q = self._away_from[src % size]
+        if q and q < p and p % q == 0 and src - p > self._last - size and beat - q <= self._last:
+            before = self._chords[(src - p) % size]
+            if before != UNKNOWN and c != UNKNOWN and _FAMILY[before] != _FAMILY[c]:
+                return self._chords[(beat - q) % size] if self._away_from[(beat - q) % size] == 0 else UNKNOWN
         if c == UNKNOWN and beat - 2 * p > self._last - size:
             c = self._chords[(beat - 2 * p) % size]
         return c

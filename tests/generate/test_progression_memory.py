@@ -186,3 +186,24 @@ def test_skipped_beats_count_as_not_heard_and_reset_forgets() -> None:
 def test_bad_period_range_is_rejected() -> None:
     with pytest.raises(ValueError, match="bars 5..3"):
         ProgressionMemory(min_bars=5, max_bars=3)
+
+
+@pytest.mark.parametrize("bars_off", [1, 2])
+def test_a_one_off_departure_is_never_replayed_and_the_loop_resumes(bars_off: int) -> None:
+    """The player leaves the loop for a bar or two of one pass, then plays it on. The memory had
+    re-locked at twice the loop (its last pass held the departure, the pass before did not) and
+    played the departure's chords again a pass later."""
+    loop = beats_of(["Am", "G", "F", "E"])
+    departed = beats_of(["Am", "Dm", "Em", "E"][: 1 + bars_off] + ["F", "E"][bars_off - 1 :])
+    assert len(departed) == len(loop)
+    stream = loop * 2 + departed + loop * 3
+    d0, d1 = 2 * len(loop) + 4, 2 * len(loop) + 4 * (1 + bars_off)  # the departure's beats
+    preds = play(stream)
+    wrong = [b for b in range(d1, len(stream)) if preds[b][1] >= CONFIDENT and preds[b][0] != stream[b]]
+    assert wrong == [], (wrong, [spec.chord_name(preds[b][0]) for b in wrong])
+    # the pass after the departure's is predicted again, at the latest from its second bar
+    start = 4 * len(loop) + 4
+    for b in changes(stream):
+        if b >= start:
+            assert preds[b][0] == stream[b] and preds[b][1] >= CONFIDENT, (b, spec.chord_name(preds[b][0]))
+    assert d0 < d1

@@ -89,7 +89,8 @@ BAR_BEATS = 4
 BAR_MEMORY = 0.75  # per bar, the weight of the old accents of a slot
 BAR_MARGIN = 1.15  # the first downbeat slot must be this much stronger than the next one...
 BAR_SWITCH = 1.5  # ... and a new one this much stronger than the current one
-FIRST_ONSET_BEATS = 16  # for this many beats the first onset's beat may be the downbeat
+FIRST_ONSET_BEATS = 16  # for this many beats the first onset's beat may be the downbeat...
+FIRST_ONSET_CLEAR = 0.25  # ... re-counted only while the first onset is within this share of a beat of one
 BAR_VISITS = 4  # accents of every slot needed before they decide
 ACTIVE_BEATS = 2.0  # no onset for this many beats: a break, the tracker holds what it had
 RESUME_BEATS = 1.0  # back after a break, predictions wait this long (the score has one onset)
@@ -492,8 +493,14 @@ class BeatTracker:
         if not self._slot_from_accents and self._first_onset >= 0 and self._beat_index < FIRST_ONSET_BEATS:
             # until the accents tell: the bar starts on the beat of the first onset (counted
             # again at each of the first beats, as the tracker's phase and tempo settle)
-            beats_since = round((self._predicted - self._first_onset) / period)
-            self.downbeat_slot = (self._beat_index - beats_since) % BAR_BEATS
+            since = (self._predicted - self._first_onset) / period
+            beats_since = round(since)
+            # a first onset between two beats (an upbeat, an excerpt cut mid-bar) rounds to one
+            # and then the other as the first beats settle: the slot flipped every beat or two,
+            # and the grid slipped a beat back and forth seeking the bar (real-dev
+            # nexuiz-neuronal-diving: 6 s of it with the tracker's beats right); kept until clear
+            if self.downbeat_slot < 0 or abs(since - beats_since) < FIRST_ONSET_CLEAR:
+                self.downbeat_slot = (self._beat_index - beats_since) % BAR_BEATS
 
     def _close_beat(self, age: int) -> None:
         """The beat that started ``age`` hops ago has ended: its accent goes to its slot.

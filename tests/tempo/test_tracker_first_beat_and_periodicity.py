@@ -75,3 +75,23 @@ def test_a_tempo_change_shows_in_the_newest_hops_seconds_before_the_oldest() -> 
     old = _switch_s(context.update, lambda: context.acf, context.lags, x, 800, 60)
     assert new <= 2.5, new
     assert old >= new + 1.0, (old, new)
+
+
+@pytest.mark.parametrize("upbeat", [0.5, 0.45, 0.55])
+def test_an_upbeat_before_the_first_beat_does_not_flip_the_bar(upbeat: float) -> None:
+    """The bar starts on the first onset's beat until accents tell; a first onset between two beats
+    (an upbeat, or an excerpt cut mid-bar) rounded to one beat and then the next as the first beats
+    settled, and the grid slipped a beat back and forth seeking a bar line that kept moving."""
+    from kelly_edge.tempo.beat import BeatTracker
+
+    period = 50  # hops: 120 BPM
+    x = np.zeros(2000)
+    x[int(100 - upbeat * period)] = 1.0  # the upbeat
+    x[100::period] = 1.0  # then even beats, all alike (no accent tells the bar)
+    tracker = BeatTracker(hop_s=HOP_S, bpm=120.0)
+    slots = []  # the beat index mod 4 that starts bars, at each prediction
+    for v in x:
+        if tracker.update(float(v)) and tracker.downbeat_slot >= 0:
+            slots.append(tracker.downbeat_slot)
+    assert len(slots) > 20
+    assert sum(a != b for a, b in zip(slots, slots[1:])) == 0, slots[:20]

@@ -18,7 +18,7 @@ from tests.evaluate.thresholds import THRESHOLDS
 from tools.evaluate import metrics
 from tools.evaluate.cache import Cache
 from tools.evaluate.metrics import Performance
-from tools.evaluate.pieces import SEED_BASE, make_piece
+from tools.evaluate.pieces import SEED_BASE, arpeggio_notes, make_piece
 from tools.evaluate.recordings import annotated, missing_hint
 from tools.evaluate.run import METRIC_ROWS, evaluate, heldout_seeds, markdown, reference_of, render_piece
 from tools.evaluate.systems import BOX_LABELS, random_in_key
@@ -131,6 +131,18 @@ def test_the_piece_writer_knows_its_beats_and_chords() -> None:
     assert starts[1:] == ends[:-1] and set(starts) <= set(PIECE.beats) | {PIECE.beats[-1]}
     labels = {lab for _, _, lab in PIECE.chords}
     assert len(labels) == 4 and PIECE.key.endswith("minor")  # i - VI - iv - v
+
+
+def test_the_arpeggio_has_the_chords_root_in_the_left_hand_whatever_the_voicing() -> None:
+    # F#m voiced near D4 is A3 C#4 F#4 (first inversion): the left hand still plays F#, not A
+    assert arpeggio_notes([57, 61, 66], 6) == [54, 57, 61, 66, 78]
+    assert arpeggio_notes([60, 64, 67], 0) == [48, 60, 64, 67, 72]  # root position: C3 .. C5
+    for seed in range(SEED_BASE, SEED_BASE + 60):
+        piece = make_piece(seed, texture="arpeggio", seconds=8.0)
+        for start, end, label in piece.chords:
+            sounding = sorted(p for on, _, ch, p, _ in piece.notes if ch == 0 and start <= on < end)
+            assert sounding[0] % 12 == metrics.chord_family(label)[0], (piece.name, label)  # the lowest is the root
+            assert {p % 12 for p in sounding} <= metrics.label_pcs(label)  # (a short chord may not reach its 7th)
 
 
 def test_the_held_out_list_still_names_the_pieces_its_seeds_make() -> None:

@@ -195,7 +195,7 @@ def make_piece(seed: int, *, seconds: float = 24.0, style: str | None = None, te
             accent = 1.0 if (b + j) % 4 == 0 else 0.8
             vel = int(70 * accent + rng.integers(-6, 7))
             if roles["chords"] is not None:
-                _chord_part(notes, texture, rng, voicing, bt, beat_s, vel, j, length)
+                _chord_part(notes, texture, rng, voicing, root, bt, beat_s, vel, j, length)
             if roles["bass"] is not None:
                 _bass_part(notes, texture, root, pcs, bt, beat_s, vel, j)
             if roles["melody"] is not None:
@@ -214,7 +214,21 @@ def make_piece(seed: int, *, seconds: float = 24.0, style: str | None = None, te
     )
 
 
-def _chord_part(notes: list, texture: str, rng: np.random.Generator, voicing: list[int], bt: float, beat_s: float,
+def arpeggio_notes(voicing: list[int], root: int) -> list[int]:
+    """One cycle of the arpeggio texture: the root below the voicing, the voicing, the root above it.
+
+    The voicing (each tone near D4, sorted) is in root position only when the root happens to be
+    its lowest note; the left hand plays the root an octave below the voicing's, as a pianist
+    arpeggiating the chord would, and the top is the next root above the voicing. Doubling the
+    voicing's lowest note instead (before) played the third or the fifth in the left hand for most
+    chords: a chord labelled F#m sounded as A, C#, F# with A in three octaves and no bass, which a
+    listener hears as A. Root-position voicings are played as before."""
+    in_voicing = next(p for p in voicing if (p - root) % 12 == 0)
+    high = in_voicing + 12 * (1 + (voicing[-1] - in_voicing) // 12)
+    return [in_voicing - 12] + list(voicing) + [high]
+
+
+def _chord_part(notes: list, texture: str, rng: np.random.Generator, voicing: list[int], root: int, bt: float, beat_s: float,
                 vel: int, j: int, length: int) -> None:
     if texture in ("block", "band"):  # struck on every beat (band: on 2 and 4 and the off-beat too)
         hits = [(0.0, 0.9)] if texture == "block" else [(0.0, 0.45), (0.5, 0.45)]
@@ -228,7 +242,7 @@ def _chord_part(notes: list, texture: str, rng: np.random.Generator, voicing: li
                 t = bt + half * beat_s + s * 0.012
                 notes.append((t, bt + (half + 0.48) * beat_s, 0, p, vel - (0 if down else 12)))
     elif texture == "arpeggio":  # eighth-note arpeggio over two octaves, root in the left hand
-        seq = [voicing[0] - 12] + voicing + [voicing[0] + 12]
+        seq = arpeggio_notes(voicing, root)
         for k in range(2):
             p = seq[(2 * j + k) % len(seq)]
             notes.append((bt + k * 0.5 * beat_s, bt + (k + 1) * 0.5 * beat_s + 0.05, 0, p, vel))

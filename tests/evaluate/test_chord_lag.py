@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tools.evaluate.cache import Cache
@@ -63,6 +64,8 @@ def test_the_box_plays_the_players_chord_within_a_beat_of_the_change(index: int,
     assert s["median_s"] <= LAG_MEDIAN_S, (s, played)
     assert all(lag <= min(beat_s, LAG_MAX_S) for lag in lags), (lags, played)  # a beat is >= 0.52 s here
     assert out_of_key_unheard_s(piece.chords, played, piece.tonic, piece.major, piece.duration) == 0.0
+    # the loop state is traced on every planned step, stamped with the step's grid time
+    assert len(trace.loop) > 4 * piece.duration and all(a.t < b.t for a, b in zip(trace.loop, trace.loop[1:]))
 
 
 LAG_MEDIAN_S = 0.15
@@ -70,3 +73,25 @@ LAG_MAX_S = 0.3
 """Seconds from the player's change to the box's: measured median 0.07 and 0.09 s, at most 0.22 s
 on these two pieces (``python -m tools.evaluate.chord_lag`` on all 22 dev pieces: median 0.09 s).
 Before, the box decided once a 16th and struck on the next planned one: median ~0.45 s."""
+
+
+def test_later_loop_changes_are_sorted_by_what_the_progression_memory_did() -> None:
+    from kelly_edge.models import spec
+    from tools.evaluate.chord_lag import LoopState, loop_causes
+
+    c, g, am = spec.chord_index(0, "maj"), spec.chord_index(7, "maj"), spec.chord_index(9, "min")
+    labels = ("C:maj", "G:maj") * 4
+    ref = [(2.0 * i, 2.0 * (i + 1), labels[i]) for i in range(8)]
+    loop_pass = [0, 0, 1, 1, 2, 2, 3, 3]  # the changes from 4 s on are later passes
+    beats = np.arange(0.0, 16.0, 0.5)
+    played = [(0.3, "C:maj"), (2.3, "G:maj"), (4.0, "C:maj"), (6.3, "G:maj"), (8.3, "C:maj"), (10.3, "G:maj"),
+              (12.3, "C:maj"), (14.3, "G:maj")]
+    states = [LoopState(4.0, 8, c, 1),  # on time: ok, whatever the state
+              LoopState(6.0, 8, g, 0),  # the right prediction, not yet trusted
+              LoopState(8.0, 0, -1, 0),  # no loop locked
+              LoopState(10.0, 8, am, 3),  # the loop said Am
+              LoopState(12.0, 8, c, 2),  # predicted and trusted, still 0.3 s late
+              LoopState(14.0, 8, -1, 2)]  # locked, but no prediction for that beat
+    causes = loop_causes(ref, loop_pass, beats, played, states, trust_needed=1)
+    assert causes == {"ok": 1, "untrusted": 1, "unlocked": 1, "wrong_prediction": 1, "late": 1, "no_prediction": 1}
+    assert sum(loop_causes(ref, None, beats, played, states, trust_needed=1).values()) == 0  # not a loop

@@ -15,7 +15,9 @@ pieces and, for every reference chord change, measures when each stage first nam
 Lags are seconds after the reference change (a stage that never names the chord before the next
 change counts as missed). ``--causes`` also runs the judge's scoring run (``systems.run_box``) and
 sorts the chord voice's wrong notes (counted as ``tone_chord`` counts them) by cause, see
-:func:`wrong_note_causes`. Dev pieces only: this is a tuning tool, never run it on the held-out set.
+:func:`wrong_note_causes`. ``--loops`` sorts the changes of a repeated progression's later passes
+(the ``loop_later`` rows) by what the progression memory and the generator were doing at the
+change, see :func:`loop_causes`; it adds the dev loop pieces. Dev pieces only: this is a tuning tool, never run it on the held-out set.
 """
 
 from __future__ import annotations
@@ -87,6 +89,60 @@ def out_of_key_unheard_s(ref: Sequence[tuple[float, float, str]], timeline: Sequ
 
 
 CAUSES = ("flicker", "early", "lag", "held", "voicing")
+LOOP_CAUSES = ("ok", "unlocked", "no_prediction", "wrong_prediction", "untrusted", "late")
+"""Why a later-pass change was or was not on the player's (within ``metrics.LOOP_WINDOW_S``): ``ok``;
+else, at the step planned nearest the change, the memory had no loop locked (``unlocked``), had one
+but no prediction for that beat (``no_prediction``: given up, or not confident), predicted another
+chord family (``wrong_prediction``), predicted the chord but had not yet earned the trust to play
+it (``untrusted``: ``generator.PROGRESSION_TRUST``), or predicted and played it but the change still
+missed the window (``late``: given up before the change, or the grid off the beat)."""
+
+
+@dataclass(frozen=True)
+class LoopState:
+    """The progression path after planning one step: the memory's locked period (beats, 0 none),
+    the prediction the chord voice holds for the step's beat (a chord class, -1 none) and the
+    generator's trust in the loop."""
+
+    t: float
+    period: int
+    predicted: int
+    trust: int
+
+
+def loop_causes(ref: Sequence[tuple[float, float, str]], loop_pass: Sequence[int] | None, beats: np.ndarray,
+                played: Sequence[tuple[float, str]], states: Sequence[LoopState], trust_needed: int) -> dict[str, int]:
+    """Counts of :data:`LOOP_CAUSES` over the reference changes ``metrics.loop_follow`` scores in
+    its ``loop_later`` rows (``played``: the box's chord changes, labels as the judge's)."""
+    from kelly_edge.models import spec
+    from tools.evaluate.metrics import WARM_UP_S, chord_family, loop_follow
+    from tools.evaluate.systems import BOX_LABELS
+
+    out = {c: 0 for c in LOOP_CAUSES}
+    if loop_pass is None:  # not a repeated progression
+        return out
+    times = np.array([s.t for s in states], float)
+    fam = [chord_family(label) for _, _, label in ref]
+    for i in range(1, len(ref)):
+        start = ref[i][0]
+        if start < WARM_UP_S or fam[i] == fam[i - 1] or fam[i][0] < 0 or loop_pass[i] < 1:
+            continue
+        ok, _ = loop_follow([ref[i - 1], ref[i]], [loop_pass[i - 1], loop_pass[i]], beats, played)["loop_later_ok"]
+        if ok or not states:
+            out["ok" if ok else "unlocked"] += 1
+            continue
+        st = states[int(np.argmin(np.abs(times - start)))]
+        if st.period == 0:
+            out["unlocked"] += 1
+        elif st.predicted < 0:
+            out["no_prediction"] += 1
+        elif chord_family(BOX_LABELS[spec.chord_name(st.predicted)]) != fam[i]:
+            out["wrong_prediction"] += 1
+        elif st.trust < trust_needed:
+            out["untrusted"] += 1
+        else:
+            out["late"] += 1
+    return out
 
 
 def wrong_note_causes(ref: Sequence[tuple[float, float, str]], notes: Sequence[tuple[float, int]],
@@ -134,6 +190,7 @@ class Trace:
     """What each stage said, as ``[(t, label)]`` changes."""
 
     stages: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    loop: list[LoopState] = field(default_factory=list)  # after each step planned with a memory
 
     def add(self, stage: str, t: float, label: str) -> None:
         path = self.stages[stage]
@@ -170,6 +227,9 @@ def trace_box(wav: Path, config: Any) -> Trace:
             now = engine.time_s
             h = kw["harmony"][: spec.N_CHORD_CLASSES]
             plan(**kw)
+            memory = gen._progression  # a tuning tool reads the generator's loop state; nothing else may
+            if memory is not None:
+                trace.loop.append(LoopState(kw["t_step"], memory.period_beats, gen._predicted, gen._trust))
             if kw["gate_open"]:
                 trace.add("model_step", now, names[int(np.argmax(h))])
                 if not engine._hear_chords:
@@ -212,12 +272,15 @@ def summarise(lags: Sequence[float | None]) -> dict[str, float | int | None]:
 def main(argv: Sequence[str] | None = None) -> int:
     from tools.evaluate.cache import Cache
     from tools.evaluate.pieces import make_piece
-    from tools.evaluate.run import DEV_SEEDS, judge_config, render_piece
+    from kelly_edge.generate.generator import PROGRESSION_TRUST
+    from tools.evaluate.run import DEV_LOOP_PIECES, DEV_LOOP_SECONDS, DEV_SEEDS, judge_config, render_piece
 
     p = argparse.ArgumentParser(prog="python -m tools.evaluate.chord_lag", description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=len(DEV_SEEDS), help="how many dev pieces (default all)")
     p.add_argument("--rate", choices=("hop", "step", "beat", "bar"), help="models.harmony.rate (default: the judge's)")
     p.add_argument("--causes", action="store_true", help="also sort the chord voice's wrong notes by cause")
+    p.add_argument("--loops", action="store_true",
+                   help="also sort the later loop passes' changes by what the progression memory did (adds the dev loop pieces)")
     args = p.parse_args(argv)
     cache, config = Cache(), judge_config()
     if args.rate:
@@ -228,10 +291,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     pooled: dict[str, list[float | None]] = {s: [] for s in STAGES}
     unheard = 0.0
     causes = {c: 0 for c in CAUSES}
-    for seed in DEV_SEEDS[: args.seeds]:
-        piece = make_piece(seed)
+    loops = {c: 0 for c in LOOP_CAUSES}
+    pieces = [make_piece(seed) for seed in DEV_SEEDS[: args.seeds]]
+    if args.loops:
+        pieces += [make_piece(s, seconds=DEV_LOOP_SECONDS, style=st, texture=tx, tempo_path="steady", departure=d)
+                   for s, st, tx, d in DEV_LOOP_PIECES]
+    for piece in pieces:
         wav = render_piece(piece, cache)
         trace = trace_box(wav, config)
+        if args.loops:
+            for cause, n in loop_causes(piece.chords, piece.loop_pass, np.asarray(piece.beats, float), trace.stages["played"],
+                                        trace.loop, PROGRESSION_TRUST).items():
+                loops[cause] += n
         if args.causes:
             from tools.evaluate.systems import run_box
 
@@ -256,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"played: an out-of-key chord the player did not play, {unheard:.1f} s in all")
     if args.causes:
         print("chord voice's wrong notes by cause: " + ", ".join(f"{c} {n}" for c, n in causes.items()))
+    if args.loops:
+        print("later loop passes' changes by cause: " + ", ".join(f"{c} {n}" for c, n in loops.items()))
     return 0
 
 

@@ -17,7 +17,8 @@ change counts as missed). ``--causes`` also runs the judge's scoring run (``syst
 sorts the chord voice's wrong notes (counted as ``tone_chord`` counts them) by cause, see
 :func:`wrong_note_causes`. ``--loops`` sorts the changes of a repeated progression's later passes
 (the ``loop_later`` rows) by what the progression memory and the generator were doing at the
-change, see :func:`loop_causes`; it adds the dev loop pieces. Dev pieces only: this is a tuning tool, never run it on the held-out set.
+change, see :func:`loop_causes`; it adds the dev loop pieces. Dev pieces only: this is a tuning
+tool, never run it on the held-out set.
 """
 
 from __future__ import annotations
@@ -115,28 +116,28 @@ def loop_causes(ref: Sequence[tuple[float, float, str]], loop_pass: Sequence[int
     """Counts of :data:`LOOP_CAUSES` over the reference changes ``metrics.loop_follow`` scores in
     its ``loop_later`` rows (``played``: the box's chord changes, labels as the judge's)."""
     from kelly_edge.models import spec
-    from tools.evaluate.metrics import WARM_UP_S, chord_family, loop_follow
+    from tools.evaluate.metrics import chord_family, loop_follow
     from tools.evaluate.systems import BOX_LABELS
 
     out = {c: 0 for c in LOOP_CAUSES}
     if loop_pass is None:  # not a repeated progression
         return out
     times = np.array([s.t for s in states], float)
-    fam = [chord_family(label) for _, _, label in ref]
     for i in range(1, len(ref)):
-        start = ref[i][0]
-        if start < WARM_UP_S or fam[i] == fam[i - 1] or fam[i][0] < 0 or loop_pass[i] < 1:
+        # the judge scores the change itself (warm-up, a change of family, a later pass): one pair
+        ok, scored = loop_follow(ref[i - 1 : i + 1], loop_pass[i - 1 : i + 1], beats, played)["loop_later_ok"]
+        if not scored:
             continue
-        ok, _ = loop_follow([ref[i - 1], ref[i]], [loop_pass[i - 1], loop_pass[i]], beats, played)["loop_later_ok"]
         if ok or not states:
             out["ok" if ok else "unlocked"] += 1
             continue
+        start, _, label = ref[i]
         st = states[int(np.argmin(np.abs(times - start)))]
         if st.period == 0:
             out["unlocked"] += 1
         elif st.predicted < 0:
             out["no_prediction"] += 1
-        elif chord_family(BOX_LABELS[spec.chord_name(st.predicted)]) != fam[i]:
+        elif chord_family(BOX_LABELS[spec.chord_name(st.predicted)]) != chord_family(label):
             out["wrong_prediction"] += 1
         elif st.trust < trust_needed:
             out["untrusted"] += 1
